@@ -1,0 +1,22 @@
+"""Identifiers and secrets of a project. Plain functions: no request, socket or database."""
+
+import hmac
+import secrets
+import string
+
+ALPHANUMERIC = string.ascii_letters + string.digits
+ADMIN_KEY_LENGTH = 40
+PUBLIC_ID_BYTES = 16  # 128 bits, 22 URL-safe characters
+
+
+def new_admin_key() -> str:
+    return "".join(secrets.choice(ALPHANUMERIC) for _ in range(ADMIN_KEY_LENGTH))
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(PUBLIC_ID_BYTES)
+
+
+def keys_match(expected: str, given: str) -> bool:
+    """Compare two keys in constant time (for keys of equal length)."""
+    return hmac.compare_digest(given.encode(), expected.encode())

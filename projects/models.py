@@ -1,0 +1,97 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
+
+from .keys import new_admin_key, new_public_id
+
+MIN_APPROVAL_TIMEOUT = 10
+MAX_APPROVAL_TIMEOUT = 3600
+
+
+class Project(models.Model):
+    class PendingPolicy(models.TextChoices):
+        OPEN = "open", _("Open: pending connections take full part until their timeout")
+        RESTRICTED = "restricted", _("Restricted: pending connections only talk to admins")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    public_id = models.CharField(max_length=64, unique=True, default=new_public_id, editable=False)
+    admin_key = models.CharField(max_length=40, default=new_admin_key, editable=False)
+    pending_policy = models.CharField(
+        _("pending policy"),
+        max_length=16,
+        choices=PendingPolicy.choices,
+        default=PendingPolicy.OPEN,
+    )
+    approval_timeout = models.PositiveIntegerField(
+        _("approval timeout (seconds)"),
+        default=60,
+        validators=[
+            MinValueValidator(MIN_APPROVAL_TIMEOUT),
+            MaxValueValidator(MAX_APPROVAL_TIMEOUT),
+        ],
+    )
+    allowed_origins = models.JSONField(
+        _("allowed origins"),
+        default=list,
+        blank=True,
+        help_text=_("Empty: any origin may connect."),
+    )
+    max_connections = models.PositiveIntegerField(
+        _("max connections"), default=1000, validators=[MinValueValidator(1)]
+    )
+    max_message_bytes = models.PositiveIntegerField(
+        _("max message size (bytes)"),
+        default=65536,
+        validators=[MinValueValidator(1), MaxValueValidator(1024 * 1024)],
+    )
+    rate_burst = models.PositiveIntegerField(
+        _("rate limit: burst (frames)"), default=100, validators=[MinValueValidator(1)]
+    )
+    rate_per_second = models.PositiveIntegerField(
+        _("rate limit: frames per second"), default=50, validators=[MinValueValidator(1)]
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    @property
+    def socket_path(self) -> str:
+        return f"/ws/{self.public_id}/"
+
+    def rotate_admin_key(self) -> str:
+        """Give the project a new admin key; admins of the old key are closed with 4003."""
+        self.admin_key = new_admin_key()
+        self.save(update_fields=["admin_key"])
+        self._tell_live_connections("key_rotated")
+        return self.admin_key
+
+    def disable(self) -> None:
+        """Stop serving the project; its live connections are closed with 4004."""
+        self.is_active = False
+        self.save(update_fields=["is_active"])
+        self._tell_live_connections("gone")
+
+    def enable(self) -> None:
+        self.is_active = True
+        self.save(update_fields=["is_active"])
+
+    def delete(self, *args, **kwargs):
+        public_id = self.public_id
+        result = super().delete(*args, **kwargs)
+        self._tell_live_connections("gone", public_id=public_id)
+        return result
+
+    def _tell_live_connections(self, change: str, public_id: str | None = None) -> None:
+        from realtime.control import project_changed
+
+        public_id = public_id or self.public_id
+        transaction.on_commit(lambda: project_changed(public_id, change))

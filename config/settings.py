@@ -124,6 +124,9 @@ RELAY = {
     # Header carrying the client address when a trusted proxy sits in front, e.g.
     # "X-Forwarded-For" (its last hop is taken). Empty: the socket's peer address.
     "TRUSTED_PROXY_HEADER": env.str("RELAY_TRUSTED_PROXY_HEADER", default=""),
+    # A client that stops reading is closed with 4009 once this many bytes wait for it
+    # beyond what the server's socket buffer holds.
+    "OUTBOUND_LIMIT_BYTES": env.int("RELAY_OUTBOUND_LIMIT_BYTES", default=1024 * 1024),
 }
 
 LOGGING = {

@@ -1,0 +1,34 @@
+# The two commands: `make run` serves the relay on 127.0.0.1:8000, `make test` runs every test.
+# Both create the virtualenv and install on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# daphne resets a connection over its message limit; keep it above the protocol's 1 MiB hard
+# limit so the relay itself answers 1009.
+SERVE := $(PY) -m daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 2097152 \
+	--websocket-max-frame-size 2097152 config.asgi:application
+
+.PHONY: run test lint install
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_project --host $(HOST):$(PORT)
+	$(SERVE)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+test: lint
+	$(PY) -m pytest

@@ -74,6 +74,10 @@ class Project(models.Model):
         self._tell_live_connections("key_rotated")
         return self.admin_key
 
+    def settings_changed(self) -> None:
+        """Call after saving new settings: live connections read them again."""
+        self._tell_live_connections("settings")
+
     def disable(self) -> None:
         """Stop serving the project; its live connections are closed with 4004."""
         self.is_active = False

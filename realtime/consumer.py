@@ -19,7 +19,7 @@ from projects.keys import keys_match
 from projects.models import Project
 
 from . import delivery as groups
-from . import protocol
+from . import protocol, stats
 from .delivery import Delivery
 from .protocol import Close, Code, Policy, Status
 from .registry import Entry, get_registry, utc_now_iso
@@ -235,14 +235,16 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     async def on_send(self, request: protocol.Send) -> None:
         frame = protocol.message_frame(self.conn_id, request.to, request.data)
         if request.is_broadcast:
-            return await self.delivery.broadcast(self.project.public_id, frame)
-        entry = await self.registry.get(self.project.public_id, request.to)
-        refused = protocol.can_address(
-            request.to, self.status, entry and entry.status, self.project.policy
-        )
-        if refused is not None:
-            return await self.send_frame(refused.frame())
-        await self.delivery.to_channel(entry.channel, frame)
+            await self.delivery.broadcast(self.project.public_id, frame)
+        else:
+            entry = await self.registry.get(self.project.public_id, request.to)
+            refused = protocol.can_address(
+                request.to, self.status, entry and entry.status, self.project.policy
+            )
+            if refused is not None:
+                return await self.send_frame(refused.frame())
+            await self.delivery.to_channel(entry.channel, frame)
+        stats.record(self.project.public_id)
 
     async def on_become_admin(self, request: protocol.BecomeAdmin) -> None:
         project = self.project

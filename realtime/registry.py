@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.commands.core import AsyncScript
 
+from . import stats
 from .protocol import ADMIN_FAILURE_WINDOW, Status
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ class RedisRegistry:
         self._promote = AsyncScript(None, _PROMOTE.encode())
         self._lock = threading.Lock()
         self._heart: threading.Thread | None = None
+        self._sync = None
 
     def _client(self) -> aioredis.Redis:
         # redis.asyncio clients belong to the event loop that made them.
@@ -223,6 +225,18 @@ class RedisRegistry:
         raw = await self._client().hgetall(_conns_key(project))
         return [_decode(k.decode(), v) for k, v in raw.items()]
 
+    def entries_now(self, project: str) -> list[Entry]:
+        """The same as `entries`, for synchronous code (dashboards, the Django admin)."""
+        raw = self.sync_client().hgetall(_conns_key(project))
+        return [_decode(k.decode(), v) for k, v in raw.items()]
+
+    def sync_client(self):
+        import redis
+
+        if self._sync is None:
+            self._sync = redis.Redis.from_url(self.url)
+        return self._sync
+
     async def admin_failures(self, project: str, address: str) -> int:
         client = self._client()
         key = f"relay:fail:{project}:{address}"
@@ -242,20 +256,24 @@ class RedisRegistry:
 
 
 def _heartbeat_loop(url: str) -> None:
-    """Keep this process's heartbeat alive and forget the connections of dead processes."""
+    """Keep this process's heartbeat, flush its message counts, forget dead processes."""
     import redis
 
     client = redis.Redis.from_url(url)
+    ticks = 0
     while True:
         try:
-            client.set(_server_key(SERVER_ID), "1", ex=HEARTBEAT_TTL)
-            for raw in client.smembers(SERVERS_KEY):
-                server = raw.decode()
-                if server != SERVER_ID and not client.exists(_server_key(server)):
-                    forget_server(client, server)
+            stats.flush(client)
+            if ticks % int(HEARTBEAT_EVERY) == 0:
+                client.set(_server_key(SERVER_ID), "1", ex=HEARTBEAT_TTL)
+                for raw in client.smembers(SERVERS_KEY):
+                    server = raw.decode()
+                    if server != SERVER_ID and not client.exists(_server_key(server)):
+                        forget_server(client, server)
         except Exception:
             logger.exception("registry heartbeat failed; trying again")
-        time.sleep(HEARTBEAT_EVERY)
+        ticks += 1
+        time.sleep(1)
 
 
 def forget_server(client, server: str) -> list[tuple[str, str]]:

@@ -108,7 +108,7 @@ WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "projects:list"
-LOGOUT_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "projects:home"
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

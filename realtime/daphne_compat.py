@@ -8,13 +8,22 @@
    (`producerPaused`) while that buffer is full; once more than `OUTBOUND_LIMIT_BYTES` have
    been written since it filled, the socket is closed with 4009 and dropped.
 
+3. On SIGTERM daphne cancels every application instance and waits for them to finish, so
+   that the consumer can close its socket with 1012. But it reads `details["application_instance"]`
+   of every connection, and a connection without one (a handshake in progress, an idle HTTP
+   keep-alive, a probe that just hung up) raises KeyError: the wait is skipped and every
+   socket is dropped without a close frame (1006). Connections without an instance are skipped.
+
 Other servers (uvicorn) send any close code and apply their own backpressure.
 """
 
+import asyncio
+import logging
 import sys
 
 from django.conf import settings
 
+logger = logging.getLogger("daphne.server")
 _AUTOBAHN_ACCEPTS = range(3000, 5000)
 TOO_SLOW = 4009
 
@@ -22,7 +31,9 @@ TOO_SLOW = 4009
 def install() -> None:
     if "daphne.server" not in sys.modules:
         return
+    from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import defer
 
     if getattr(WebSocketProtocol, "_relay_patched", False):
         return
@@ -47,6 +58,18 @@ def install() -> None:
             self._relay_backlog = 0
         return original_send(self, content, binary)
 
+    def kill_all_applications(self):
+        # daphne's own, except for `.get`: cancel every instance, wait for them all.
+        instances = [d.get("application_instance") for d in self.connections.values()]
+        wait_for = [i for i in instances if i is not None and not i.done()]
+        for instance in wait_for:
+            instance.cancel()
+        logger.info("Killed %i pending application instances", len(wait_for))
+        waiting = defer.Deferred.fromFuture(asyncio.gather(*wait_for))
+        waiting.addErrback(lambda _: None)
+        return waiting
+
+    Server.kill_all_applications = kill_all_applications
     WebSocketProtocol.serverClose = server_close
     WebSocketProtocol.serverSend = server_send
     WebSocketProtocol._relay_patched = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections import deque
 from dataclasses import dataclass
@@ -243,6 +244,76 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
+_CLOSING = {"[": "]", "{": "}"}
+
+
+def _not_json_reason(text: str) -> str | None:
+    """Why `text` is not strict JSON, or None when it is. Iterative, so any depth is fine.
+
+    Only for frames too deep for the decoder, which must still be told apart: not JSON
+    (invalid_json) or JSON nested too deep (invalid_message).
+    """
+    open_containers: list[str] = []
+    state = "value"  # or "first" (after "["), "first_key" (after "{"), "key", "colon", "after"
+    pos = 0
+    try:
+        while True:
+            pos = _WHITESPACE.match(text, pos).end()
+            char = text[pos : pos + 1]
+            if state == "after":
+                if not open_containers:
+                    return None if pos == len(text) else "not valid JSON"
+                if char == ",":
+                    state = "key" if open_containers[-1] == "{" else "value"
+                elif char == _CLOSING[open_containers[-1]]:
+                    open_containers.pop()
+                else:
+                    return "not valid JSON"
+                pos += 1
+            elif state == "colon":
+                if char != ":":
+                    return "not valid JSON"
+                pos += 1
+                state = "value"
+            elif state in ("first", "first_key") and char == _CLOSING[open_containers[-1]]:
+                open_containers.pop()
+                pos += 1
+                state = "after"
+            elif state in ("key", "first_key"):
+                if char != '"':
+                    return "not valid JSON"
+                pos = json.decoder.scanstring(text, pos + 1)[1]
+                state = "colon"
+            elif char in ("[", "{"):
+                open_containers.append(char)
+                pos += 1
+                state = "first" if char == "[" else "first_key"
+            elif char == '"':
+                pos = json.decoder.scanstring(text, pos + 1)[1]
+                state = "after"
+            elif text.startswith(("true", "null"), pos):
+                pos += 4
+                state = "after"
+            elif text.startswith("false", pos):
+                pos += 5
+                state = "after"
+            else:
+                number = _NUMBER.match(text, pos)
+                if number is None:
+                    return "not valid JSON"
+                token = number.group()
+                is_float = number.group(1) or number.group(2)
+                (_parse_float if is_float else _parse_int)(token)
+                pos = number.end()
+                state = "after"
+    except _NotStrictJson as exc:
+        return str(exc)
+    except ValueError:
+        return "not valid JSON"
+
+
 def parse(text: str) -> Request | Refusal:
     """Turn one text frame into a request, or the refusal it earns (JSON, then shape)."""
     if text == "ping":
@@ -250,6 +321,9 @@ def parse(text: str) -> Request | Refusal:
     try:
         value = _decoder.decode(text)
     except RecursionError:
+        problem = _not_json_reason(text)
+        if problem is not None:  # JSON is checked before the message shape (§7)
+            return refusal(Code.INVALID_JSON, problem)
         return refusal(Code.INVALID_MESSAGE, f"nesting deeper than {MAX_DEPTH} levels")
     except ValueError as exc:
         detail = str(exc) if isinstance(exc, _NotStrictJson) else "not valid JSON"

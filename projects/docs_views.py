@@ -1,0 +1,160 @@
+"""The public documentation: Markdown files from docs/, rendered in the active language.
+
+Each page is docs/<name>.md, or docs/<name>.id.md when the language is Indonesian. A file is
+rendered once per process and kept until its modification time changes.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import logging
+import threading
+import xml.etree.ElementTree as etree
+from dataclasses import dataclass
+from pathlib import Path
+
+import markdown
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_safe
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
+
+logger = logging.getLogger(__name__)
+
+DOCS_DIR = Path(settings.BASE_DIR) / "docs"
+
+# The pages, in the order of the side list; each name is also its URL name in "docs:".
+PAGES = {
+    "protocol": _("Protocol"),
+    "quickstart": _("Quick start"),
+    "limits": _("Limits and close codes"),
+}
+
+MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "toc"]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    mtime: float
+    title: str  # the first level-1 heading, or ""
+    html: str
+
+
+_cache: dict[Path, Rendered] = {}
+_lock = threading.Lock()
+
+
+def doc_path(name: str, language: str | None) -> Path:
+    """docs/<name>.id.md for Indonesian (when it exists), docs/<name>.md otherwise."""
+    if (language or "").lower().startswith("id"):
+        translated = DOCS_DIR / f"{name}.id.md"
+        if translated.exists():
+            return translated
+    return DOCS_DIR / f"{name}.md"
+
+
+def page_for_link(href: str) -> tuple[str, str, str] | None:
+    """(page name, language suffix, "#fragment") for a relative link to one of our files."""
+    if "://" in href or href.startswith(("/", "#", "mailto:")):
+        return None
+    target, hash_, fragment = href.partition("#")
+    target = target.removeprefix("./")
+    if not target.endswith(".md"):
+        return None
+    stem = target.removesuffix(".md")
+    name, dot, lang = stem.partition(".")
+    if name not in PAGES or (dot and lang != "id"):
+        return None
+    return name, lang, hash_ + fragment
+
+
+class _DocLinks(Treeprocessor):
+    """Point links to our Markdown files at the docs pages; wrap tables to scroll on phones.
+
+    A paragraph that only links to this same page in the other language ("English:
+    [protocol.md](protocol.md)") is dropped: the site's language switch does that job.
+    """
+
+    def __init__(self, md: markdown.Markdown, page: str) -> None:
+        super().__init__(md)
+        self.page = page
+
+    def run(self, root: etree.Element) -> None:
+        parents = {child: parent for parent in root.iter() for child in parent}
+        for link in list(root.iter("a")):
+            found = page_for_link(link.get("href", ""))
+            if found is None:
+                continue
+            name, _lang, fragment = found
+            paragraph = parents.get(link)
+            if name == self.page and not fragment and _only_link(paragraph, link):
+                parents[paragraph].remove(paragraph)
+                continue
+            link.set("href", reverse(f"docs:{name}") + fragment)
+        for table in list(root.iter("table")):
+            parent = parents[table]
+            wrapper = etree.Element("div", {"class": "table-scroll"})
+            parent.insert(list(parent).index(table), wrapper)
+            parent.remove(table)
+            wrapper.append(table)
+
+
+def _only_link(paragraph: etree.Element | None, link: etree.Element) -> bool:
+    return paragraph is not None and paragraph.tag == "p" and list(paragraph) == [link]
+
+
+class DocLinksExtension(Extension):
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.page = page
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        md.treeprocessors.register(_DocLinks(md, self.page), "relay_doc_links", 5)
+
+
+def render_file(name: str, path: Path) -> Rendered:
+    """The page's HTML, from the cache unless the file changed since it was rendered."""
+    mtime = path.stat().st_mtime
+    cached = _cache.get(path)
+    if cached is not None and cached.mtime == mtime:
+        return cached
+    md = markdown.Markdown(extensions=[*MARKDOWN_EXTENSIONS, DocLinksExtension(name)])
+    body = md.convert(path.read_text(encoding="utf-8"))
+    titles = [htmllib.unescape(token["name"]) for token in md.toc_tokens if token["level"] == 1]
+    rendered = Rendered(mtime=mtime, title=titles[0] if titles else "", html=body)
+    with _lock:
+        _cache[path] = rendered
+    logger.debug("rendered %s", path.name)
+    return rendered
+
+
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    return redirect("docs:protocol")
+
+
+@require_safe
+def page(request: HttpRequest, name: str) -> HttpResponse:
+    if name not in PAGES:
+        raise Http404("no such page")
+    path = doc_path(name, get_language())
+    if not path.exists():
+        raise Http404("no such page")
+    rendered = render_file(name, path)
+    return render(
+        request,
+        "docs/page.html",
+        {
+            "page": name,
+            "pages": [(slug, label, reverse(f"docs:{slug}")) for slug, label in PAGES.items()],
+            "title": rendered.title or PAGES[name],
+            # Our own files, rendered by us: no user input reaches this HTML.
+            "body": mark_safe(rendered.html),
+        },
+    )

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from . import views
+
+app_name = "projects"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("projects/", views.project_list, name="list"),
+    path("projects/new/", views.project_create, name="create"),
+    path("projects/<str:public_id>/", views.project_detail, name="detail"),
+    path("projects/<str:public_id>/rename/", views.project_rename, name="rename"),
+    path("projects/<str:public_id>/settings/", views.project_settings, name="settings"),
+    path(
+        "projects/<str:public_id>/regenerate-key/",
+        views.regenerate_key,
+        name="regenerate-key",
+    ),
+    path("projects/<str:public_id>/delete/", views.project_delete, name="delete"),
+    path("projects/<str:public_id>/key/", views.admin_key, name="key"),
+    path("projects/<str:public_id>/stats/", views.project_stats, name="stats"),
+]

@@ -1,0 +1,82 @@
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.urls import reverse
+
+from tests.conftest import make_project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def test_lists_own_projects_with_live_counts(alice_client, alice, monkeypatch):
+    chat = make_project(alice, name="Chat room")
+    game = make_project(alice, name="Game lobby")
+    numbers = {
+        chat.public_id: {"pending": 11, "approved": 12, "admin": 13, "total": 36},
+        game.public_id: {"pending": 21, "approved": 22, "admin": 23, "total": 66},
+    }
+    monkeypatch.setattr("realtime.live.counts", lambda public_id: numbers[public_id])
+
+    response = alice_client.get(reverse("projects:list"))
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Chat room" in body and "Game lobby" in body
+    assert reverse("projects:detail", args=[chat.public_id]) in body
+    for value in (11, 12, 13, 21, 22, 23):
+        assert f"<b>{value}</b>" in body
+
+
+def test_counts_are_zero_with_nothing_connected(alice_client, project):
+    response = alice_client.get(reverse("projects:list"))
+
+    assert [p.live_counts for p in response.context["projects"]] == [
+        {"pending": 0, "approved": 0, "admin": 0, "total": 0}
+    ]
+
+
+def test_does_not_list_other_developers_projects(alice_client, mallory):
+    make_project(mallory, name="Mallory's secret")
+
+    response = alice_client.get(reverse("projects:list"))
+
+    assert "Mallory&#x27;s secret" not in response.content.decode()
+    assert list(response.context["projects"]) == []
+
+
+def test_offers_a_create_form(alice_client):
+    response = alice_client.get(reverse("projects:list"))
+
+    body = response.content.decode()
+    assert f'action="{reverse("projects:create")}"' in body
+    assert 'name="name"' in body
+    assert "No projects yet" in body
+
+
+def test_marks_a_disabled_project(alice_client, alice):
+    make_project(alice, name="Old", is_active=False)
+
+    response = alice_client.get(reverse("projects:list"))
+
+    assert 'class="badge off"' in response.content.decode()
+
+
+def test_anonymous_is_sent_to_log_in(client):
+    url = reverse("projects:list")
+
+    response = client.get(url)
+
+    assert response.status_code == 302
+    target = urlsplit(response.url)
+    assert target.path == reverse("accounts:login")
+    assert parse_qs(target.query)["next"] == [url]
+
+
+def test_rejects_post(alice_client):
+    assert alice_client.post(reverse("projects:list"), {"name": "x"}).status_code == 405

@@ -126,8 +126,11 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.admin_failures = 0
         self.address = client_address(self.scope)
 
-        await self.send_frame(protocol.id_frame(conn_id))
+        # Join the groups before telling the client its id: a broadcast sent once the client
+        # knows it is connected must reach it (§3). Group events wait until connect() returns,
+        # so the id still comes first.
         await self.sync_groups()
+        await self.send_frame(protocol.id_frame(conn_id))
         await self.delivery.to_admins(project.public_id, protocol.new_id_frame(conn_id))
         self.timer: asyncio.Task | None = asyncio.create_task(self.expire(project.approval_timeout))
 
@@ -282,6 +285,11 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if entry is None:
             return await self.send_frame(
                 protocol.approved_reply_frame(request.target, protocol.UNKNOWN_ID)
+            )
+        if self.project.policy == Policy.RESTRICTED:
+            # Join it to the broadcasts now, so that one sent after this reply reaches it.
+            await self.channel_layer.group_add(
+                groups.all_group(self.project.public_id), entry.channel
             )
         await self.send_frame(protocol.approved_reply_frame(request.target))
         await self.delivery.approve(entry.channel)

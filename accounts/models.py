@@ -41,3 +41,9 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        # One spelling per address, however it was typed (sign-up, admin, commands): the
+        # login looks addresses up case-insensitively and must find one user.
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)

@@ -103,3 +103,9 @@ def test_non_staff_user_is_sent_to_the_admin_login(client, alice):
     response = client.get(CHANGELIST)
     assert response.status_code == 302
     assert response.url.startswith(reverse("admin:login"))
+
+
+def test_email_is_stored_lower_case_however_it_was_typed(db, django_user_model):
+    user = django_user_model.objects.create_user(email="Budi@Example.COM", password="x-pw-123456")
+    user.refresh_from_db()
+    assert user.email == "budi@example.com"

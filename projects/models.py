@@ -15,11 +15,18 @@ class Project(models.Model):
         RESTRICTED = "restricted", _("Restricted: pending connections only talk to admins")
 
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="projects",
+        verbose_name=_("owner"),
     )
     name = models.CharField(_("name"), max_length=100)
-    public_id = models.CharField(max_length=64, unique=True, default=new_public_id, editable=False)
-    admin_key = models.CharField(max_length=40, default=new_admin_key, editable=False)
+    public_id = models.CharField(
+        _("public id"), max_length=64, unique=True, default=new_public_id, editable=False
+    )
+    admin_key = models.CharField(
+        _("admin key"), max_length=40, default=new_admin_key, editable=False
+    )
     pending_policy = models.CharField(
         _("pending policy"),
         max_length=16,
@@ -55,10 +62,12 @@ class Project(models.Model):
         _("rate limit: frames per second"), default=50, validators=[MinValueValidator(1)]
     )
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"

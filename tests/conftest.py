@@ -152,7 +152,14 @@ def start_server(transactional_db):
             "PYTHONUNBUFFERED": "1",
             **env_overrides,
         }
-        server = Server(env, ["--websocket-max-message-size", str(2 * 1024 * 1024), *args])
+        # As `make run`: daphne's limits above the protocol's 1 MiB, so the relay answers 1009.
+        limits = [
+            "--websocket-max-message-size",
+            "2097152",
+            "--websocket-max-frame-size",
+            "2097152",
+        ]
+        server = Server(env, [*limits, *args])
         servers.append(server)
         return server
 

@@ -1,0 +1,285 @@
+"""The relay end to end: a real daphne process, real sockets, the frames of PROTOCOL.md.
+
+Runs on the embedded default (SQLite, in-memory layer) and, when REDIS_URL is set, on Redis.
+The small helpers at the top are shared by the other server tests of this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import uuid
+from unittest.mock import ANY
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.conftest import make_project
+
+pytestmark = pytest.mark.server
+
+WAIT = 5.0  # seconds: the longest any single frame may take to arrive
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+async def recv(ws: ClientConnection, within: float = WAIT) -> dict:
+    """The next frame, parsed strictly (no NaN), within `within` seconds."""
+    text = await asyncio.wait_for(ws.recv(), within)
+    assert isinstance(text, str), f"expected a text frame, got {text!r}"
+    assert "Traceback" not in text
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str):
+    raise AssertionError(f"the server sent {name}, which is not JSON")
+
+
+async def send(ws: ClientConnection, frame) -> None:
+    await ws.send(json.dumps(frame))
+
+
+async def silent(ws: ClientConnection, seconds: float = 0.5) -> None:
+    """Nothing arrives on `ws` for `seconds`."""
+    try:
+        text = await asyncio.wait_for(ws.recv(), seconds)
+    except TimeoutError:
+        return
+    raise AssertionError(f"unexpected frame: {text!r}")
+
+
+async def closed_with(ws: ClientConnection, within: float = WAIT) -> int | None:
+    """Wait for the server to close `ws` (reading any frames left) and return the code."""
+    async with asyncio.timeout(within):
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed:
+            pass
+        await ws.wait_closed()
+    return ws.close_code
+
+
+async def open_socket(server, public_id: str) -> tuple[ClientConnection, str]:
+    """Connect, read the id frame, and return the socket and its connection id."""
+    ws = await asyncio.wait_for(connect(server.ws(public_id), open_timeout=WAIT), WAIT)
+    frame = await recv(ws)
+    conn_id = frame.get("id")
+    assert frame == {"from": "system", "id": conn_id}
+    assert str(uuid.UUID(conn_id)) == conn_id and uuid.UUID(conn_id).version == 4
+    return ws, conn_id
+
+
+async def become_admin(ws: ClientConnection, key: str) -> None:
+    await send(ws, {"to": "system", "event": "admin", "key": key})
+    assert await recv(ws) == {"from": "system", "event": "admin", "status": "success"}
+
+
+def error(frame: dict, code: str, **extra) -> dict:
+    """The error frame `code` that `frame` should be, with its own human-readable text."""
+    text = frame.get("error")
+    assert isinstance(text, str) and text, frame
+    return {"from": "system", "event": "error", "code": code, "error": text, **extra}
+
+
+PONG = {"system": "pong"}
+
+
+async def pings(ws: ClientConnection) -> None:
+    """The connection still answers a ping."""
+    await ws.send("ping")
+    assert await recv(ws) == PONG
+
+
+def assert_no_traceback(server) -> None:
+    """The server logged no unhandled exception."""
+    log = server.output()
+    assert "Traceback" not in log, log
+
+
+def _make_project(owner, **overrides):
+    try:
+        return make_project(owner, **overrides)
+    finally:
+        # sync_to_async runs this in a thread of its own: close that thread's connection, or
+        # it outlives the test and PostgreSQL refuses to drop the test database.
+        connection.close()
+
+
+async def new_project(owner, **overrides):
+    return await sync_to_async(_make_project)(owner, **overrides)
+
+
+# As `make run` serves: daphne drops (1006) a frame over its frame limit, 1 MiB by default,
+# before the relay can answer 1009; the fixture raises only the message limit.
+SERVE_ARGS = ("--websocket-max-frame-size", str(2 * 1024 * 1024))
+
+
+async def new_server(start_server, *args: str, **env: str):
+    return await sync_to_async(start_server)((*SERVE_ARGS, *args), **env)
+
+
+# --- Tests --------------------------------------------------------------------------------
+
+
+async def test_id_frame_first_then_admin_hears_of_new_ids(start_server, alice):
+    project = await new_project(alice)
+    server = await new_server(start_server)
+    admin, admin_id = await open_socket(server, project.public_id)
+    async with admin:
+        await become_admin(admin, project.admin_key)
+        # Asking again keeps the admin an admin.
+        await become_admin(admin, project.admin_key)
+        guest, guest_id = await open_socket(server, project.public_id)
+        async with guest:
+            assert guest_id != admin_id
+            assert await recv(admin) == {"from": "system", "new_id": guest_id}
+            await silent(guest)
+        assert await recv(admin) == {"from": "system", "left_id": guest_id}
+
+
+async def test_approval_replies_to_admin_and_tells_the_approved(start_server, alice):
+    project = await new_project(alice)
+    server = await new_server(start_server)
+    admin, admin_id = await open_socket(server, project.public_id)
+    guest, guest_id = await open_socket(server, project.public_id)
+    async with admin, guest:
+        await become_admin(admin, project.admin_key)
+        await send(admin, {"to": "system", "event": "approved", "id": guest_id})
+        assert await recv(admin) == {
+            "from": "system",
+            "event": "approved",
+            "id": guest_id,
+            "status": "success",
+        }
+        assert await recv(guest) == {"from": "system", "event": "approved", "id": guest_id}
+        await send(admin, {"to": "system", "event": "connections"})
+        frame = await recv(admin)
+        assert frame == {"from": "system", "event": "connections", "connections": ANY}
+        assert sorted((c["id"], c["status"]) for c in frame["connections"]) == sorted(
+            [(admin_id, "admin"), (guest_id, "approved")]
+        )
+        await silent(guest)
+
+
+async def test_broadcast_reaches_everyone_including_sender(start_server, alice):
+    project = await new_project(alice)
+    server = await new_server(start_server)
+    sockets = [await open_socket(server, project.public_id) for _ in range(3)]
+    (sender, sender_id), *_ = sockets
+    try:
+        await send(sender, {"to": "all", "data": "pesan percobaan", "from": "spoofed"})
+        expected = {"from": sender_id, "to": "all", "data": "pesan percobaan"}
+        for ws, _ in sockets:
+            assert await recv(ws) == expected
+            await silent(ws, 0.2)
+    finally:
+        for ws, _ in sockets:
+            await ws.close()
+
+
+async def test_direct_message_reaches_only_its_recipient(start_server, alice):
+    project = await new_project(alice)
+    server = await new_server(start_server)
+    sender, sender_id = await open_socket(server, project.public_id)
+    recipient, recipient_id = await open_socket(server, project.public_id)
+    bystander, _ = await open_socket(server, project.public_id)
+    async with sender, recipient, bystander:
+        await send(sender, {"to": recipient_id, "data": {"event": "join"}})
+        assert await recv(recipient) == {
+            "from": sender_id,
+            "to": recipient_id,
+            "data": {"event": "join"},
+        }
+        await send(sender, {"to": recipient_id, "data": None})
+        assert await recv(recipient) == {"from": sender_id, "to": recipient_id, "data": None}
+        await silent(sender)
+        await silent(bystander)
+
+
+async def test_ping_gets_pong(start_server, alice):
+    project = await new_project(alice)
+    server = await new_server(start_server)
+    ws, _ = await open_socket(server, project.public_id)
+    async with ws:
+        await ws.send("ping")
+        assert await recv(ws) == PONG
+        await ws.send('"ping"')
+        assert await recv(ws) == PONG
+        await ws.send("PING")  # any other spelling is not a ping
+        frame = await recv(ws)
+        assert frame == error(frame, "invalid_json")
+
+
+async def test_unapproved_connection_times_out_with_4001(start_server, alice):
+    project = await new_project(alice)
+    server = await new_server(start_server, RELAY_APPROVAL_TIMEOUT_OVERRIDE="2")
+    started = time.monotonic()
+    ws, _ = await open_socket(server, project.public_id)
+    async with ws:
+        assert await recv(ws, within=6) == {
+            "from": "system",
+            "event": "timeout",
+            "error": "not approved in time",
+        }
+        assert 1.0 <= time.monotonic() - started <= 3.5  # 2 s, within ±1 s (and the handshake)
+        assert await closed_with(ws) == 4001
+
+
+async def test_admin_and_approved_connections_do_not_time_out(start_server, alice):
+    project = await new_project(alice)
+    server = await new_server(start_server, RELAY_APPROVAL_TIMEOUT_OVERRIDE="2")
+    admin, _ = await open_socket(server, project.public_id)
+    guest, guest_id = await open_socket(server, project.public_id)
+    async with admin, guest:
+        await become_admin(admin, project.admin_key)
+        await send(admin, {"to": "system", "event": "approved", "id": guest_id})
+        assert (await recv(admin))["status"] == "success"
+        assert await recv(guest) == {"from": "system", "event": "approved", "id": guest_id}
+        await silent(guest, 3.0)
+        await silent(admin, 0.1)
+        await pings(guest)
+        await pings(admin)
+
+
+async def test_unknown_project_gets_error_then_4004(start_server, alice):
+    server = await new_server(start_server)
+    for public_id in ("A" * 22, "nope"):
+        async with connect(server.ws(public_id), open_timeout=WAIT) as ws:
+            frame = await recv(ws)
+            assert frame == error(frame, "project_not_found")
+            assert await closed_with(ws) == 4004
+
+
+async def test_path_outside_ws_is_refused_at_handshake(start_server, alice):
+    project = await new_project(alice)
+    server = await new_server(start_server)
+    for path in ("/", "/other/", f"/ws/{project.public_id}/extra/", f"/api/{project.public_id}/"):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(f"{server.url}{path}", open_timeout=WAIT)
+        assert refused.value.response.status_code == 403
+
+
+async def test_sigterm_closes_live_sockets_with_1012(start_server, alice):
+    project = await new_project(alice)
+    server = await new_server(start_server)
+    admin, _ = await open_socket(server, project.public_id)
+    guest, _ = await open_socket(server, project.public_id)
+    await become_admin(admin, project.admin_key)
+    # An idle HTTP connection (no request yet, so no application instance) must not keep
+    # daphne from closing the sockets properly.
+    _, idle = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        server.process.send_signal(signal.SIGTERM)
+        assert await closed_with(admin, within=10) == 1012
+        assert await closed_with(guest, within=10) == 1012
+        assert await asyncio.wait_for(asyncio.to_thread(server.process.wait), 15) == 0
+    finally:
+        idle.close()
+    assert_no_traceback(server)

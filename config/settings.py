@@ -118,7 +118,19 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Relay <noreply@local
 # Channels. REDIS_URL set: every server process shares one channel layer and one connection
 # registry in Redis. Unset: one process, everything in memory.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+# With Redis: "pubsub" (RedisPubSubChannelLayer) or "core" (RedisChannelLayer, lists).
+REDIS_LAYER = env.str("RELAY_REDIS_LAYER", default="core")
+if REDIS_URL and REDIS_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": "relay:layer:",
+            },
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -129,16 +141,24 @@ if REDIS_URL:
                 # Connections live for days; the default expiry (a day) silently drops
                 # members from groups. Ten years is "never" for a live socket.
                 "group_expiry": 10 * 365 * 24 * 3600,
-                # Messages past a channel's capacity are dropped: leave room for bursts
-                # of fan-out to a slow reader.
+                # Messages past a channel's capacity are dropped. Each server process has
+                # one mailbox ("hub.*") carrying all of its connections' traffic: give it
+                # room for bursts. Slow readers are handled per connection (4009).
                 "capacity": 1000,
+                "channel_capacity": {"hub.*": 100_000},
                 "expiry": 60,
                 "prefix": "relay:layer:",
             },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # One mailbox per process (see realtime/hub.py); groups live as long as it does.
+            "CONFIG": {"capacity": 100_000, "group_expiry": 10 * 365 * 24 * 3600},
+        }
+    }
 
 # The cache holds login-failure counts; with Redis it is shared by every process.
 if REDIS_URL:

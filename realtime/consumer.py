@@ -7,29 +7,34 @@ import logging
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 
 from channels.consumer import get_handler_name
-from channels.db import aclose_old_connections
+from channels.db import aclose_old_connections, database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from projects.keys import keys_match
 from projects.models import Project
 
+from . import control, protocol, stats
 from . import delivery as groups
-from . import protocol, stats
 from .delivery import Delivery
+from .hub import get_hub
 from .protocol import Close, Code, Policy, Status
 from .registry import Entry, get_registry, utc_now_iso
 
 logger = logging.getLogger(__name__)
+OUTBOUND_LIMIT_BYTES = settings.RELAY["OUTBOUND_LIMIT_BYTES"]
+PONG_TEXT = protocol.encode(protocol.PONG)
 
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-# Events whose handlers touch the database get Channels' stale-connection clean-up first;
-# the rest (every relayed frame) skip its thread hop.
-DB_EVENTS = frozenset({"websocket.connect", groups.PROJECT})
+# Only connecting touches the database; every other event skips Channels' stale-connection
+# clean-up, a thread hop per frame.
+DB_EVENTS = frozenset({"websocket.connect"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,12 @@ class ProjectSettings:
 async def load_project(public_id: str) -> ProjectSettings | None:
     if not PUBLIC_ID.fullmatch(public_id):
         return None
-    project = await Project.objects.filter(public_id=public_id, is_active=True).afirst()
+    return await _load_project(public_id)
+
+
+@database_sync_to_async
+def _load_project(public_id: str) -> ProjectSettings | None:
+    project = Project.objects.filter(public_id=public_id, is_active=True).first()
     if project is None:
         return None
     override = settings.RELAY["APPROVAL_TIMEOUT_OVERRIDE"]
@@ -85,89 +95,26 @@ def client_address(scope: dict) -> str:
 
 
 class RelayConsumer(AsyncJsonWebsocketConsumer):
+    """One WebSocket. It has no channel-layer channel of its own: the process's hub holds one
+    mailbox for all its connections and calls `enqueue`, `approved` and `project_changed`."""
+
     conn_id: str | None = None
     project: ProjectSettings
 
-    # --- Lifecycle ------------------------------------------------------------------------
-
-    async def connect(self) -> None:
-        self.registry = get_registry()
-        self.delivery = Delivery(self.channel_layer)
-        project = await load_project(self.scope["url_route"]["kwargs"]["public_id"])
-        await self.accept()
-        if project is None:
-            return await self.refuse(
-                Code.PROJECT_NOT_FOUND, "no such project", Close.PROJECT_NOT_FOUND
-            )
-        if not protocol.origin_allowed(
-            header(self.scope, b"origin"), list(project.allowed_origins)
-        ):
-            return await self.refuse(
-                Code.ORIGIN_NOT_ALLOWED, "this origin may not connect", Close.ORIGIN_NOT_ALLOWED
-            )
-        self.project = project
-        conn_id = str(uuid.uuid4())
-        entry = Entry(conn_id, self.channel_name, Status.PENDING, utc_now_iso())
-        if not await self.registry.add(project.public_id, entry, project.max_connections):
-            return await self.refuse(
-                Code.TOO_MANY_CONNECTIONS,
-                "the project is at its connection limit",
-                Close.TOO_MANY_CONNECTIONS,
-            )
-        self.conn_id = conn_id
-        self.status = Status.PENDING
-        self.admin_key_used: str | None = None
-        self.groups_joined: set[str] = set()
-        now = time.monotonic()
-        self.bucket = protocol.TokenBucket(project.rate_burst, project.rate_per_second, now)
-        self.rate_refusals = protocol.SlidingCount(
-            protocol.RATE_LIMITED_CLOSE_AFTER, protocol.RATE_LIMITED_WINDOW
-        )
-        self.admin_failures = 0
-        self.address = client_address(self.scope)
-
-        # Join the groups before telling the client its id: a broadcast sent once the client
-        # knows it is connected must reach it (§3). Group events wait until connect() returns,
-        # so the id still comes first.
-        await self.sync_groups()
-        await self.send_frame(protocol.id_frame(conn_id))
-        await self.delivery.to_admins(project.public_id, protocol.new_id_frame(conn_id))
-        self.timer: asyncio.Task | None = asyncio.create_task(self.expire(project.approval_timeout))
-
-    async def refuse(self, code: Code, text: str, close: Close) -> None:
-        await self.send_frame(protocol.error_frame(code, text))
-        await self.close(code=close)
-
-    async def expire(self, after: float) -> None:
-        await asyncio.sleep(after)
-        if self.status == Status.PENDING:
-            await self.send_frame(protocol.timeout_frame())
-            await self.close(code=Close.NOT_APPROVED_IN_TIME)
-
-    def settle(self) -> None:
-        """Approved or admin: the approval timeout no longer applies."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    async def websocket_disconnect(self, message: dict) -> None:
-        await self.leave()
-        raise StopConsumer()
-
-    async def leave(self) -> None:
-        if self.conn_id is None:
-            return
-        conn_id, self.conn_id = self.conn_id, None
-        self.settle()
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups_joined.clear()
-        await self.registry.remove(self.project.public_id, conn_id)
-        await self.delivery.left(self.project.public_id, conn_id)
-
     async def __call__(self, scope, receive, send) -> None:
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = None
+        self.outbox: deque[dict] = deque()
+        self.outbox_bytes = 0
+        self.writing = False
+        self.held = True  # nothing leaves until connect() has queued the first frames
+        self.closing = False
+        self.timer: asyncio.Task | None = None
         try:
-            await super().__call__(scope, receive, send)
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
         except asyncio.CancelledError:
             # The server is shutting down: tell the client to come back, and the admins.
             if self.conn_id is not None:
@@ -186,18 +133,105 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def sync_groups(self) -> None:
-        """Join the project's groups this connection's status and the policy call for."""
+    # --- Lifecycle ------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.registry = get_registry()
+        self.hub = get_hub()
+        self.delivery = Delivery(self.hub)
+        project = await load_project(self.scope["url_route"]["kwargs"]["public_id"])
+        await self.accept()
+        if project is None:
+            return self.refuse(Code.PROJECT_NOT_FOUND, "no such project", Close.PROJECT_NOT_FOUND)
+        if not protocol.origin_allowed(
+            header(self.scope, b"origin"), list(project.allowed_origins)
+        ):
+            return self.refuse(
+                Code.ORIGIN_NOT_ALLOWED, "this origin may not connect", Close.ORIGIN_NOT_ALLOWED
+            )
+        self.project = project
+        conn_id = str(uuid.uuid4())
+        channel = await self.hub.attach(self, conn_id)
+        entry = Entry(conn_id, channel, Status.PENDING, utc_now_iso())
+        if not await self.registry.add(project.public_id, entry, project.max_connections):
+            self.hub.detach(conn_id)
+            return self.refuse(
+                Code.TOO_MANY_CONNECTIONS,
+                "the project is at its connection limit",
+                Close.TOO_MANY_CONNECTIONS,
+            )
+        self.conn_id = conn_id
+        self.status = Status.PENDING
+        self.admin_key_used: str | None = None
+        self.groups_joined: set[str] = set()
+        now = time.monotonic()
+        self.bucket = protocol.TokenBucket(project.rate_burst, project.rate_per_second, now)
+        self.rate_refusals = protocol.SlidingCount(
+            protocol.RATE_LIMITED_CLOSE_AFTER, protocol.RATE_LIMITED_WINDOW
+        )
+        self.admin_failures = 0
+        self.address = client_address(self.scope)
+
+        # The id is the first frame, but it leaves only once the groups are joined: a
+        # broadcast sent once the client knows its id must reach it (§3).
+        self.send_frame(protocol.id_frame(conn_id))
+        await self.sync_groups()
+        self.release()
+        await self.delivery.to_admins(project.public_id, protocol.new_id_frame(conn_id))
+        if self.status == Status.PENDING:
+            self.timer = asyncio.create_task(self.expire(project.approval_timeout))
+
+    def refuse(self, code: Code, text: str, close: Close) -> None:
+        self.send_frame(protocol.error_frame(code, text))
+        self.close_with(close)
+        self.release()
+
+    async def expire(self, after: float) -> None:
+        await asyncio.sleep(after)
+        if self.status == Status.PENDING:
+            self.send_frame(protocol.timeout_frame())
+            self.close_with(Close.NOT_APPROVED_IN_TIME)
+
+    def settle(self) -> None:
+        """Approved or admin: the approval timeout no longer applies."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        await self.leave()
+        raise StopConsumer()
+
+    async def leave(self) -> None:
+        if self.conn_id is None:
+            return
+        conn_id, self.conn_id = self.conn_id, None
+        self.closing = True
+        self.outbox.clear()
+        self.settle()
+        for group in self.groups_joined:
+            self.hub.leave(group, self)
+        self.groups_joined.clear()
+        self.hub.detach(conn_id)
+        await self.registry.remove(self.project.public_id, conn_id)
+        await self.delivery.left(self.project.public_id, conn_id)
+
+    def wanted_groups(self) -> set[str]:
+        """The project's groups this connection's status and the policy call for."""
         public_id = self.project.public_id
         wanted = {groups.everyone_group(public_id)}
         if self.status != Status.PENDING or self.project.policy == Policy.OPEN:
             wanted.add(groups.all_group(public_id))
         if self.status == Status.ADMIN:
             wanted.add(groups.admins_group(public_id))
+        return wanted
+
+    async def sync_groups(self) -> None:
+        wanted = self.wanted_groups()
         for group in wanted - self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await self.hub.join(group, self)
         for group in self.groups_joined - wanted:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            self.hub.leave(group, self)
         self.groups_joined = wanted
 
     # --- Frames from the client -----------------------------------------------------------
@@ -206,34 +240,30 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if self.conn_id is None:
             return
         allowed = self.bucket.take(time.monotonic())
-        frame = text_data if text_data is not None else bytes_data
-        if (
-            protocol.utf8_size_over(frame, protocol.HARD_LIMIT_BYTES)
-            if text_data is not None
-            else len(frame) > protocol.HARD_LIMIT_BYTES
-        ):
-            await self.close(code=Close.MESSAGE_TOO_BIG)
-            return
         if text_data is None:
-            return await self.send_frame(protocol.BINARY_REFUSAL.frame())
+            if len(bytes_data) > protocol.HARD_LIMIT_BYTES:
+                return self.close_with(Close.MESSAGE_TOO_BIG)
+            return self.send_frame(protocol.BINARY_REFUSAL.frame())
+        if protocol.utf8_size_over(text_data, protocol.HARD_LIMIT_BYTES):
+            return self.close_with(Close.MESSAGE_TOO_BIG)
         if protocol.utf8_size_over(text_data, self.project.max_message_bytes):
-            return await self.send_frame(
+            return self.send_frame(
                 protocol.too_large_refusal(self.project.max_message_bytes).frame()
             )
         if not allowed:
-            await self.send_frame(protocol.RATE_REFUSAL.frame())
+            self.send_frame(protocol.RATE_REFUSAL.frame())
             if self.rate_refusals.add(time.monotonic()):
-                await self.close(code=Close.RATE_LIMITED)
+                self.close_with(Close.RATE_LIMITED)
             return
         request = protocol.parse(text_data)
         if isinstance(request, protocol.Refusal):
-            return await self.send_frame(request.frame())
+            return self.send_frame(request.frame())
         if not protocol.pending_may(request, self.status, self.project.policy):
-            return await self.send_frame(protocol.NOT_APPROVED_REFUSAL.frame())
+            return self.send_frame(protocol.NOT_APPROVED_REFUSAL.frame())
         await self.handlers[type(request)](self, request)
 
     async def on_ping(self, request: protocol.Ping) -> None:
-        await self.send_frame(protocol.PONG)
+        self.push_text(PONG_TEXT)
 
     async def on_send(self, request: protocol.Send) -> None:
         frame = protocol.message_frame(self.conn_id, request.to, request.data)
@@ -245,8 +275,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 request.to, self.status, entry and entry.status, self.project.policy
             )
             if refused is not None:
-                return await self.send_frame(refused.frame())
-            await self.delivery.to_channel(entry.channel, frame)
+                return self.send_frame(refused.frame())
+            await self.delivery.to_connection(entry, frame)
         stats.record(self.project.public_id)
 
     async def on_become_admin(self, request: protocol.BecomeAdmin) -> None:
@@ -254,52 +284,52 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if await self.registry.admin_failures(project.public_id, self.address) >= (
             protocol.ADMIN_FAILURES_PER_ADDRESS
         ):
-            return await self.admin_failed(protocol.TOO_MANY_ATTEMPTS)
+            return self.admin_failed(protocol.TOO_MANY_ATTEMPTS)
         if not keys_match(project.admin_key, request.key):
             await self.registry.add_admin_failure(project.public_id, self.address)
-            return await self.admin_failed(protocol.INVALID_KEY)
+            return self.admin_failed(protocol.INVALID_KEY)
         self.admin_key_used = request.key
         if self.status != Status.ADMIN:
             self.status = Status.ADMIN
             self.settle()
             await self.registry.promote(project.public_id, self.conn_id, Status.ADMIN)
             await self.sync_groups()
-        await self.send_frame(protocol.admin_frame())
+        self.send_frame(protocol.admin_frame())
 
-    async def admin_failed(self, error: str) -> None:
+    def admin_failed(self, error: str) -> None:
         self.admin_failures += 1
-        await self.send_frame(protocol.admin_frame(error))
+        self.send_frame(protocol.admin_frame(error))
         if self.admin_failures >= protocol.ADMIN_FAILURES_PER_CONNECTION:
-            await self.close(code=Close.ADMIN_KEY_REFUSED)
+            self.close_with(Close.ADMIN_KEY_REFUSED)
 
     async def on_approve(self, request: protocol.Approve) -> None:
         if self.status != Status.ADMIN:
-            return await self.send_frame(
+            return self.send_frame(
                 protocol.approved_reply_frame(request.target, protocol.NOT_ADMIN)
             )
         if not isinstance(request.target, str):
-            return await self.send_frame(
+            return self.send_frame(
                 protocol.refusal(Code.INVALID_MESSAGE, '"id" must be a string').frame()
             )
         entry = await self.registry.promote(self.project.public_id, request.target, Status.APPROVED)
         if entry is None:
-            return await self.send_frame(
+            return self.send_frame(
                 protocol.approved_reply_frame(request.target, protocol.UNKNOWN_ID)
             )
+        # Under the restricted policy the connection's process joins the broadcasts before
+        # the admin hears "success"; the connection itself is told right after the reply,
+        # before anything else this admin sends.
         if self.project.policy == Policy.RESTRICTED:
-            # Join it to the broadcasts now, so that one sent after this reply reaches it.
-            await self.channel_layer.group_add(
-                groups.all_group(self.project.public_id), entry.channel
-            )
-        await self.send_frame(protocol.approved_reply_frame(request.target))
-        await self.delivery.approve(entry.channel)
+            await self.delivery.admit_to_broadcasts(self.project.public_id, entry)
+        self.send_frame(protocol.approved_reply_frame(request.target))
+        await self.delivery.approve(entry)
 
     async def on_list_connections(self, request: protocol.ListConnections) -> None:
         if self.status != Status.ADMIN:
-            return await self.send_frame(protocol.NOT_ADMIN_REFUSAL.frame())
+            return self.send_frame(protocol.NOT_ADMIN_REFUSAL.frame())
         entries = await self.registry.entries(self.project.public_id)
         entries.sort(key=lambda e: (e.connected_at, e.conn_id))
-        await self.send_frame(protocol.connections_frame([e.public() for e in entries]))
+        self.send_frame(protocol.connections_frame([e.public() for e in entries]))
 
     handlers = {
         protocol.Ping: on_ping,
@@ -309,26 +339,36 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         protocol.ListConnections: on_list_connections,
     }
 
-    # --- Events from the channel layer ----------------------------------------------------
+    # --- Called by the hub (synchronously: never block it) --------------------------------
 
-    async def relay_text(self, event: dict) -> None:
-        await self.send(text_data=event["text"])
-
-    async def relay_approved(self, event: dict) -> None:
+    def approved(self) -> None:
         if self.conn_id is None:
             return
         if self.status == Status.PENDING:
             self.status = Status.APPROVED
             self.settle()
-            await self.sync_groups()
-        await self.send_frame(protocol.approved_notice_frame(self.conn_id))
+            for group in self.wanted_groups() - self.groups_joined:
+                self.hub.join_now(group, self)
+                self.groups_joined.add(group)
+        self.send_frame(protocol.approved_notice_frame(self.conn_id))
 
-    async def relay_project(self, event: dict) -> None:
+    def project_changed(self, change: str) -> None:
         if self.conn_id is None:
             return
+        if change == control.GONE:
+            return self.refuse(
+                Code.PROJECT_NOT_FOUND,
+                "the project was disabled or deleted",
+                Close.PROJECT_NOT_FOUND,
+            )
+        asyncio.get_running_loop().create_task(self.reload_project())
+
+    async def reload_project(self) -> None:
         project = await load_project(self.project.public_id)
+        if self.conn_id is None:
+            return
         if project is None:
-            return await self.refuse(
+            return self.refuse(
                 Code.PROJECT_NOT_FOUND,
                 "the project was disabled or deleted",
                 Close.PROJECT_NOT_FOUND,
@@ -337,18 +377,56 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if self.status == Status.ADMIN and not keys_match(
             project.admin_key, self.admin_key_used or ""
         ):
-            return await self.close(code=Close.ADMIN_KEY_REFUSED)
+            return self.close_with(Close.ADMIN_KEY_REFUSED)
         await self.sync_groups()
 
-    # --- Output ---------------------------------------------------------------------------
+    # --- Output: one ordered outbox per connection -----------------------------------------
 
-    async def close(self, code: int | None = None, reason: str | None = None) -> None:
-        # Plain ints: servers check `type(code) is int`, which an IntEnum member fails.
-        await super().close(code=None if code is None else int(code), reason=reason)
+    def send_frame(self, frame: dict) -> None:
+        self.push_text(protocol.encode(frame))
 
-    async def send_frame(self, frame: dict) -> None:
-        await self.send(text_data=protocol.encode(frame))
+    def push_text(self, text: str) -> None:
+        self.enqueue({"type": "websocket.send", "text": text}, len(text))
 
-    @classmethod
-    async def encode_json(cls, content) -> str:
-        return protocol.encode(content)
+    def close_with(self, code: int) -> None:
+        """Close after the frames already queued (plain int: servers check `type(code)`)."""
+        self.enqueue({"type": "websocket.close", "code": int(code)}, 0)
+        self.closing = True
+
+    def enqueue(self, message: dict, size: int) -> None:
+        if self.closing:
+            return
+        self.outbox.append(message)
+        self.outbox_bytes += size
+        if self.outbox_bytes > OUTBOUND_LIMIT_BYTES and size:
+            # The client does not read: drop what waits for it and close it.
+            self.outbox.clear()
+            self.outbox_bytes = 0
+            self.outbox.append({"type": "websocket.close", "code": int(Close.TOO_SLOW)})
+            self.closing = True
+        self.kick()
+
+    def release(self) -> None:
+        """Let the outbox flow (connect() holds it until the first frames are queued)."""
+        self.held = False
+        self.kick()
+
+    def kick(self) -> None:
+        if self.outbox and not self.writing and not self.held:
+            self.writing = True
+            asyncio.get_running_loop().create_task(self.drain())
+
+    async def drain(self) -> None:
+        try:
+            while self.outbox:
+                message = self.outbox.popleft()
+                if message["type"] == "websocket.send":
+                    self.outbox_bytes -= len(message["text"])
+                await self.base_send(message)
+        except Exception:
+            # The socket is gone; websocket.disconnect follows and cleans up.
+            logger.debug("could not write to %s", self.conn_id, exc_info=True)
+            self.outbox.clear()
+            self.closing = True
+        finally:
+            self.writing = False

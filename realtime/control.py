@@ -13,9 +13,13 @@ GONE = "gone"  # disabled or deleted: everyone is closed with 4004
 SETTINGS = "settings"  # settings changed: connections read them again
 
 
+async def _tell(public_id: str, change: str) -> None:
+    await Delivery().project_changed(public_id, change)
+
+
 def project_changed(public_id: str, change: str) -> None:
     try:
-        async_to_sync(Delivery().project_changed)(public_id, change)
+        async_to_sync(_tell)(public_id, change)
     except Exception:
         # The change itself is saved; live connections catch up when they reconnect.
         logger.exception("could not tell live connections of %s about %s", public_id, change)

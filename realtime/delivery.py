@@ -1,20 +1,15 @@
-"""The one seam between protocol rules and the channel layer.
+"""The one seam between protocol rules and how frames travel between connections.
 
-Everything the relay sends between connections goes through `Delivery`: frames are encoded
-once here, whatever the number of recipients, and travel as ready text. Swapping the layer or
-the fan-out path means changing this module only.
+Frames are encoded once here, whatever the number of recipients, and travel as ready text
+through the process hubs (`hub.py`) over the channel layer. Swapping the layer or the fan-out
+path means changing this module and the hub only.
 """
 
 from __future__ import annotations
 
-from channels.layers import get_channel_layer
-
 from . import protocol
-
-# Event types, each handled by the consumer method of the same name with "." -> "_".
-TEXT = "relay.text"  # {"text": str}: send as is
-APPROVED = "relay.approved"  # the connection was approved by an admin
-PROJECT = "relay.project"  # {"change": "key_rotated" | "gone" | "settings"}
+from .hub import Hub, get_hub
+from .registry import Entry
 
 
 def project_group(public_id: str, role: str) -> str:
@@ -23,6 +18,7 @@ def project_group(public_id: str, role: str) -> str:
 
 
 def all_group(public_id: str) -> str:
+    """Connections that receive broadcasts ("all")."""
     return project_group(public_id, "all")
 
 
@@ -36,26 +32,26 @@ def everyone_group(public_id: str) -> str:
 
 
 class Delivery:
-    def __init__(self, layer=None) -> None:
-        self.layer = layer or get_channel_layer()
-
-    async def to_group(self, group: str, frame: dict) -> None:
-        await self.layer.group_send(group, {"type": TEXT, "text": protocol.encode(frame)})
-
-    async def to_channel(self, channel: str, frame: dict) -> None:
-        await self.layer.send(channel, {"type": TEXT, "text": protocol.encode(frame)})
+    def __init__(self, hub: Hub | None = None) -> None:
+        self.hub = hub or get_hub()
 
     async def broadcast(self, public_id: str, frame: dict) -> None:
-        await self.to_group(all_group(public_id), frame)
+        await self.hub.to_group(all_group(public_id), protocol.encode(frame))
 
     async def to_admins(self, public_id: str, frame: dict) -> None:
-        await self.to_group(admins_group(public_id), frame)
+        await self.hub.to_group(admins_group(public_id), protocol.encode(frame))
+
+    async def to_connection(self, entry: Entry, frame: dict) -> None:
+        await self.hub.to_connection(entry.channel, entry.conn_id, protocol.encode(frame))
 
     async def left(self, public_id: str, conn_id: str) -> None:
         await self.to_admins(public_id, protocol.left_id_frame(conn_id))
 
-    async def approve(self, channel: str) -> None:
-        await self.layer.send(channel, {"type": APPROVED})
+    async def admit_to_broadcasts(self, public_id: str, entry: Entry) -> None:
+        await self.hub.admit(entry.channel, all_group(public_id))
+
+    async def approve(self, entry: Entry) -> None:
+        await self.hub.approve(entry.channel, entry.conn_id)
 
     async def project_changed(self, public_id: str, change: str) -> None:
-        await self.layer.group_send(everyone_group(public_id), {"type": PROJECT, "change": change})
+        await self.hub.project_changed(everyone_group(public_id), change)

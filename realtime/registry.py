@@ -59,6 +59,7 @@ class Registry(Protocol):
     async def entries(self, project: str) -> list[Entry]: ...
     async def admin_failures(self, project: str, address: str) -> int: ...
     async def add_admin_failure(self, project: str, address: str) -> None: ...
+    async def hub_joined(self, channel: str, group: str) -> None: ...
 
 
 def _promoted(current: Status, wanted: Status) -> Status:
@@ -115,6 +116,9 @@ class MemoryRegistry:
     async def admin_failures(self, project: str, address: str) -> int:
         return len(self._window(project, address))
 
+    async def hub_joined(self, channel: str, group: str) -> None:
+        """One process: nothing outlives it, nothing to remember."""
+
     async def add_admin_failure(self, project: str, address: str) -> None:
         self._window(project, address).append(time.monotonic())
 
@@ -150,6 +154,10 @@ def _server_key(server: str) -> str:
 
 def _server_conns_key(server: str) -> str:
     return f"relay:server:{server}:conns"
+
+
+def _server_groups_key(server: str) -> str:
+    return f"relay:server:{server}:groups"
 
 
 SERVERS_KEY = "relay:servers"
@@ -237,6 +245,10 @@ class RedisRegistry:
             self._sync = redis.Redis.from_url(self.url)
         return self._sync
 
+    async def hub_joined(self, channel: str, group: str) -> None:
+        """Remember the groups this process's hub joined, to leave them if it dies."""
+        await self._client().sadd(_server_groups_key(SERVER_ID), f"{group} {channel}")
+
     async def admin_failures(self, project: str, address: str) -> int:
         client = self._client()
         key = f"relay:fail:{project}:{address}"
@@ -277,7 +289,12 @@ def _heartbeat_loop(url: str) -> None:
 
 
 def forget_server(client, server: str) -> list[tuple[str, str]]:
-    """Drop a dead process's connections and tell each project's admins they left."""
+    """Drop a dead process's connections and groups, and tell each project's admins."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from .delivery import Delivery
+
     # Only one live process sweeps a dead one.
     if not client.set(f"relay:sweep:{server}", SERVER_ID, nx=True, ex=60):
         return []
@@ -286,16 +303,20 @@ def forget_server(client, server: str) -> list[tuple[str, str]]:
         project, conn_id = raw.decode().split(" ", 1)
         if client.hdel(_conns_key(project), conn_id):
             gone.append((project, conn_id))
-    client.delete(_server_conns_key(server))
+    layer = get_channel_layer()
+    for raw in client.smembers(_server_groups_key(server)):
+        group, channel = raw.decode().split(" ", 1)
+        async_to_sync(layer.group_discard)(group, channel)
+    client.delete(_server_conns_key(server), _server_groups_key(server))
     client.srem(SERVERS_KEY, server)
-    if gone:
-        from asgiref.sync import async_to_sync
 
-        from .delivery import Delivery
-
+    async def tell_admins() -> None:
         delivery = Delivery()
         for project, conn_id in gone:
-            async_to_sync(delivery.left)(project, conn_id)
+            await delivery.left(project, conn_id)
+
+    async_to_sync(tell_admins)()
+    if gone:
         logger.info("forgot %d connections of dead server %s", len(gone), server)
     return gone
 

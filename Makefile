@@ -10,7 +10,7 @@ PORT ?= 8000
 SERVE := $(PY) -m daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 2097152 \
 	--websocket-max-frame-size 2097152 config.asgi:application
 
-.PHONY: run test lint install
+.PHONY: run test lint install bench bench-smoke
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,14 @@ lint: $(VENV)/.installed
 
 test: lint
 	$(PY) -m pytest
+
+# Benchmarks (bench/): `make bench` measures every server configuration against the reference
+# relay and writes docs/performance.md and docs/perf/ (about 15 minutes on 2 cores);
+# `make bench-smoke` runs every scenario once at tiny sizes and writes nothing.
+bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) bench/run.py
+
+bench-smoke: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) bench/run.py --quick --no-write

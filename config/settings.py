@@ -120,12 +120,16 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Relay <noreply@local
 REDIS_URL = env.str("REDIS_URL", default="")
 # With Redis: "pubsub" (RedisPubSubChannelLayer) or "core" (RedisChannelLayer, lists).
 REDIS_LAYER = env.str("RELAY_REDIS_LAYER", default="core")
+# redis-py 8 defaults to a 5 s socket timeout, which cuts the layer's blocking read and closes
+# idle sockets with 1011: turn it off. Its pool raises past 100 connections: leave room for
+# bursts of connects.
+REDIS_HOST = {"address": REDIS_URL, "socket_timeout": None, "max_connections": 1000}
 if REDIS_URL and REDIS_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "hosts": [REDIS_HOST],
                 "prefix": "relay:layer:",
             },
         }
@@ -135,9 +139,7 @@ elif REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # redis-py 8 defaults to a 5 s socket timeout, which cuts channels-redis's
-                # blocking read and closes idle sockets with 1011: turn it off.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "hosts": [REDIS_HOST],
                 # Connections live for days; the default expiry (a day) silently drops
                 # members from groups. Ten years is "never" for a live socket.
                 "group_expiry": 10 * 365 * 24 * 3600,

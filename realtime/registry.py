@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 SERVER_ID = uuid.uuid4().hex
 HEARTBEAT_EVERY = 5.0
 HEARTBEAT_TTL = 15
+POOL_SIZE = 64
+POOL_WAIT = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,11 @@ class RedisRegistry:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = aioredis.Redis.from_url(self.url)
+            # A burst of connections waits for a pooled connection instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=POOL_SIZE, timeout=POOL_WAIT
+            )
+            client = self._clients[loop] = aioredis.Redis(connection_pool=pool)
         return client
 
     def _start_heartbeat(self) -> None:

@@ -166,6 +166,18 @@ CONFIGS = [
     ),
 ]
 
+# What `make bench` runs (about 25 minutes on 2 cores); the others on request (--configs).
+DEFAULT_CONFIGS = [
+    REFERENCE,
+    "daphne-inmemory",
+    "uvicorn-inmemory",
+    "daphne-redis",
+    "uvicorn-redis",
+    "uvicorn-redis-pubsub",
+    "uvicorn-redis-2proc",
+    "uvicorn-redis-pubsub-2proc",
+]
+
 
 # --- Scenarios ---------------------------------------------------------------------------------
 
@@ -941,7 +953,9 @@ def parse_args() -> argparse.Namespace:
     )
     names = [c.name for c in CONFIGS]
     parser.add_argument(
-        "--configs", default=None, help=f"comma-separated, from {','.join(names)} (default: all)"
+        "--configs",
+        default=None,
+        help=f"comma-separated, from {','.join(names)} (default: {','.join(DEFAULT_CONFIGS)})",
     )
     parser.add_argument(
         "--scenarios",
@@ -960,7 +974,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", help="an existing Redis (never flushed)")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
-    default_configs = [REFERENCE, "daphne-inmemory"] if args.quick else names
+    default_configs = [REFERENCE, "daphne-inmemory"] if args.quick else DEFAULT_CONFIGS
     args.configs = args.configs.split(",") if args.configs else default_configs
     if REFERENCE not in args.configs:
         args.configs.insert(0, REFERENCE)  # ratios need it

@@ -111,6 +111,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.held = True  # nothing leaves until connect() has queued the first frames
         self.closing = False
         self.timer: asyncio.Task | None = None
+        self.writer: asyncio.Task | None = None
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
@@ -399,12 +400,27 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.outbox.append(message)
         self.outbox_bytes += size
         if self.outbox_bytes > OUTBOUND_LIMIT_BYTES and size:
-            # The client does not read: drop what waits for it and close it.
-            self.outbox.clear()
-            self.outbox_bytes = 0
-            self.outbox.append({"type": "websocket.close", "code": int(Close.TOO_SLOW)})
-            self.closing = True
+            return self.abandon(Close.TOO_SLOW)
         self.kick()
+
+    def abandon(self, code: int) -> None:
+        """The client does not read: drop what waits for it, stop the writer stuck behind it,
+        and close (the server aborts the socket if even the close frame cannot go out)."""
+        self.outbox.clear()
+        self.outbox_bytes = 0
+        self.closing = True
+        if self.writer is not None:
+            self.writer.cancel()
+        asyncio.get_running_loop().create_task(
+            self.write({"type": "websocket.close", "code": int(code)})
+        )
+
+    async def write(self, message: dict) -> None:
+        try:
+            await self.base_send(message)
+        except Exception:
+            # The socket is gone; websocket.disconnect follows and cleans up.
+            logger.debug("could not write to %s", self.conn_id, exc_info=True)
 
     def release(self) -> None:
         """Let the outbox flow (connect() holds it until the first frames are queued)."""
@@ -414,7 +430,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     def kick(self) -> None:
         if self.outbox and not self.writing and not self.held:
             self.writing = True
-            asyncio.get_running_loop().create_task(self.drain())
+            self.writer = asyncio.get_running_loop().create_task(self.drain())
 
     async def drain(self) -> None:
         try:
@@ -430,3 +446,4 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.closing = True
         finally:
             self.writing = False
+            self.writer = None

@@ -81,24 +81,18 @@ def database_url_for_servers() -> str:
 
 
 class Server:
-    """A daphne process serving config.asgi on 127.0.0.1 and a free port."""
+    """A server process (daphne, or uvicorn) serving config.asgi on 127.0.0.1, a free port."""
 
-    def __init__(self, env: dict[str, str], args: list[str]) -> None:
+    def __init__(self, env: dict[str, str], args: list[str], kind: str = "daphne") -> None:
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}"
         self.log = ROOT / f".server-{self.port}.log"
+        if kind == "uvicorn":
+            command = ["uvicorn", "--host", "127.0.0.1", "--port", str(self.port), *args]
+        else:
+            command = ["daphne", "-b", "127.0.0.1", "-p", str(self.port), *args]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                *args,
-                "config.asgi:application",
-            ],
+            [sys.executable, "-m", *command, "config.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=self.log.open("wb"),
@@ -137,13 +131,14 @@ class Server:
 
 @pytest.fixture
 def start_server(transactional_db):
-    """Start real daphne processes on the test database (and Redis, when REDIS_URL is set).
+    """Start real server processes on the test database (and Redis, when REDIS_URL is set).
 
-    Keyword arguments become environment variables of the process; `args` are daphne's.
+    `server` is "daphne" or "uvicorn"; `args` are that server's options; other keyword
+    arguments become environment variables of the process.
     """
     servers: list[Server] = []
 
-    def start(args: tuple[str, ...] = (), **env_overrides: str) -> Server:
+    def start(args: tuple[str, ...] = (), server: str = "daphne", **env_overrides: str) -> Server:
         env = {
             **os.environ,
             "DATABASE_URL": database_url_for_servers(),
@@ -152,16 +147,18 @@ def start_server(transactional_db):
             "PYTHONUNBUFFERED": "1",
             **env_overrides,
         }
-        # As `make run`: daphne's limits above the protocol's 1 MiB, so the relay answers 1009.
-        limits = [
-            "--websocket-max-message-size",
-            "2097152",
-            "--websocket-max-frame-size",
-            "2097152",
-        ]
-        server = Server(env, [*limits, *args])
-        servers.append(server)
-        return server
+        if server == "uvicorn":
+            # As the production command in the README.
+            base = ["--ws", "websockets", "--loop", "uvloop", "--http", "httptools"]
+            base += ["--ws-max-size", "2097152", "--no-access-log"]
+        else:
+            # As `make run`: daphne's limits above the protocol's 1 MiB, so the relay
+            # answers 1009.
+            base = ["--websocket-max-message-size", "2097152"]
+            base += ["--websocket-max-frame-size", "2097152"]
+        process = Server(env, [*base, *args], kind=server)
+        servers.append(process)
+        return process
 
     yield start
     for server in servers:

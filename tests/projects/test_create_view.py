@@ -10,12 +10,6 @@ pytestmark = pytest.mark.django_db
 URL = "/projects/new/"
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def test_url_name():
     assert reverse("projects:create") == URL
 

@@ -8,22 +8,6 @@ from projects.models import Project
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def told(monkeypatch):
-    calls = []
-    monkeypatch.setattr(
-        "realtime.control.project_changed",
-        lambda public_id, change: calls.append((public_id, change)),
-    )
-    return calls
-
-
 def delete_url(project) -> str:
     return reverse("projects:delete", args=[project.public_id])
 

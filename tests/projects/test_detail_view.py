@@ -8,12 +8,6 @@ from tests.conftest import make_project
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def detail_url(project) -> str:
     return reverse("projects:detail", args=[project.public_id])
 

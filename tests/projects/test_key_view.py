@@ -7,12 +7,6 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def key_url(project) -> str:
     return reverse("projects:key", args=[project.public_id])
 

@@ -8,12 +8,6 @@ from tests.conftest import make_project
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def test_lists_own_projects_with_live_counts(alice_client, alice, monkeypatch):
     chat = make_project(alice, name="Chat room")
     game = make_project(alice, name="Game lobby")

@@ -6,22 +6,6 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def told(monkeypatch):
-    calls = []
-    monkeypatch.setattr(
-        "realtime.control.project_changed",
-        lambda public_id, change: calls.append((public_id, change)),
-    )
-    return calls
-
-
 def regenerate_url(project) -> str:
     return reverse("projects:regenerate-key", args=[project.public_id])
 

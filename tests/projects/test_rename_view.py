@@ -6,12 +6,6 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def rename_url(project) -> str:
     return reverse("projects:rename", args=[project.public_id])
 

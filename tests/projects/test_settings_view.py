@@ -11,23 +11,6 @@ pytestmark = pytest.mark.django_db
 VALID = {"pending_policy": "open", "approval_timeout": "60", "allowed_origins": ""}
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def told(monkeypatch):
-    """What live connections were told, as (public id, change) pairs."""
-    calls = []
-    monkeypatch.setattr(
-        "realtime.control.project_changed",
-        lambda public_id, change: calls.append((public_id, change)),
-    )
-    return calls
-
-
 def settings_url(project) -> str:
     return reverse("projects:settings", args=[project.public_id])
 

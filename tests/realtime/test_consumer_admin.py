@@ -4,38 +4,17 @@ import time
 from unittest import mock
 
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.test import TransactionTestCase, override_settings
+from django.test import override_settings
 
-from config.asgi import application
 from realtime import registry
 from tests.conftest import make_project
+from tests.realtime.consumer_helpers import RelayTestCase, closed, error
 
 SUCCESS = {"from": "system", "event": "admin", "status": "success"}
 INVALID_KEY = {"from": "system", "event": "admin", "status": "failed", "error": "invalid key"}
 TOO_MANY = {"from": "system", "event": "admin", "status": "failed", "error": "too many attempts"}
 WRONG_KEY = "A" * 40
-
-
-class AnyText:
-    """Equal to any non-empty string: the human-readable `error` of an error frame."""
-
-    def __eq__(self, other):
-        return isinstance(other, str) and bool(other)
-
-    def __repr__(self):
-        return "<any text>"
-
-
-def error(code, **extra):
-    return {"from": "system", "event": "error", "code": code, "error": AnyText(), **extra}
-
-
-def closed(code):
-    return {"type": "websocket.close", "code": code}
 
 
 def admin_request(key):
@@ -63,20 +42,10 @@ FORWARDED_FOR = {**settings.RELAY, "TRUSTED_PROXY_HEADER": "X-Forwarded-For"}
 
 
 @override_settings(RELAY=PEER_ADDRESS)
-class BecomeAdminTests(TransactionTestCase):
-    def setUp(self):
-        channel_layers.backends.clear()  # a fresh layer for this test's own event loop
-        self.alice = get_user_model().objects.create_user(email="alice@example.com")
-        self.project = make_project(self.alice)
-
+class BecomeAdminTests(RelayTestCase):
     async def open(self, project=None, client=("192.0.2.1", 40000), headers=None):
         """Connect from `client` (the socket's peer address and port)."""
-        project = project or self.project
-        ws = WebsocketCommunicator(application, f"/ws/{project.public_id}/", headers=headers)
-        ws.scope["client"] = client  # read by the consumer, which has not started yet
-        connected, _ = await ws.connect()
-        self.assertTrue(connected)
-        return ws, (await ws.receive_json_from())["id"]
+        return await super().open(project, headers=headers, client=client)
 
     async def ask(self, ws, key):
         await ws.send_json_to(admin_request(key))

@@ -3,56 +3,21 @@
 import uuid
 
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
-from django.test import TransactionTestCase
 
 from config.asgi import application
 from tests.conftest import make_project
+from tests.realtime.consumer_helpers import RelayTestCase, closed, error
 
 
-class AnyText:
-    """Equal to any non-empty string: the human-readable `error` of an error frame."""
-
-    def __eq__(self, other):
-        return isinstance(other, str) and bool(other)
-
-    def __repr__(self):
-        return "<any text>"
-
-
-def error(code, **extra):
-    return {"from": "system", "event": "error", "code": code, "error": AnyText(), **extra}
-
-
-def closed(code):
-    return {"type": "websocket.close", "code": code}
-
-
-class ConnectTests(TransactionTestCase):
-    def setUp(self):
-        channel_layers.backends.clear()  # a fresh layer for this test's own event loop
-        self.alice = get_user_model().objects.create_user(email="alice@example.com")
-        self.project = make_project(self.alice)
-
+class ConnectTests(RelayTestCase):
     async def open(self, project=None, headers=None):
         """Connect to a project and return the communicator and the id from the first frame."""
-        project = project or self.project
-        ws = WebsocketCommunicator(application, f"/ws/{project.public_id}/", headers=headers)
-        connected, _ = await ws.connect()
-        self.assertTrue(connected)
+        ws = await self.connect(project, headers=headers)
         frame = await ws.receive_json_from()
         self.assertEqual(set(frame), {"from", "id"})
         self.assertEqual(frame["from"], "system")
         return ws, frame["id"]
-
-    async def become_admin(self, ws, project=None):
-        project = project or self.project
-        await ws.send_json_to({"to": "system", "event": "admin", "key": project.admin_key})
-        self.assertEqual(
-            await ws.receive_json_from(), {"from": "system", "event": "admin", "status": "success"}
-        )
 
     async def assert_refused(self, path, code, close_code, headers=None):
         ws = WebsocketCommunicator(application, path, headers=headers)

@@ -4,56 +4,16 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
-from django.test import TransactionTestCase
 
 from config.asgi import application
 from tests.conftest import make_project
+from tests.realtime.consumer_helpers import RelayTestCase, closed, error
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
-class AnyText:
-    """Equal to any non-empty string: the human-readable `error` of an error frame."""
-
-    def __eq__(self, other):
-        return isinstance(other, str) and bool(other)
-
-    def __repr__(self):
-        return "<any text>"
-
-
-def error(code, **extra):
-    return {"from": "system", "event": "error", "code": code, "error": AnyText(), **extra}
-
-
-def closed(code):
-    return {"type": "websocket.close", "code": code}
-
-
-class ConnectionsTests(TransactionTestCase):
-    def setUp(self):
-        channel_layers.backends.clear()  # a fresh layer for this test's own event loop
-        self.alice = get_user_model().objects.create_user(email="alice@example.com")
-        self.project = make_project(self.alice)
-
-    async def open(self, project=None):
-        project = project or self.project
-        ws = WebsocketCommunicator(application, f"/ws/{project.public_id}/")
-        connected, _ = await ws.connect()
-        self.assertTrue(connected)
-        return ws, (await ws.receive_json_from())["id"]
-
-    async def open_admin(self):
-        ws, conn_id = await self.open()
-        await ws.send_json_to({"to": "system", "event": "admin", "key": self.project.admin_key})
-        self.assertEqual(
-            await ws.receive_json_from(), {"from": "system", "event": "admin", "status": "success"}
-        )
-        return ws, conn_id
-
+class ConnectionsTests(RelayTestCase):
     async def connections(self, admin):
         """The list an admin gets, as {id: status}, after checking the frame's shape."""
         await admin.send_json_to({"to": "system", "event": "connections"})

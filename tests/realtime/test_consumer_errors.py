@@ -5,36 +5,14 @@ from contextlib import contextmanager
 from unittest import mock
 
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
-from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
-from django.test import TransactionTestCase
 
-from config.asgi import application
 from realtime import consumer
 from tests.conftest import make_project
+from tests.realtime.consumer_helpers import RelayTestCase, closed, error
 
 PONG = {"system": "pong"}
 SIZE_LIMIT = 65536
 HARD_LIMIT = 1024 * 1024
-
-
-class AnyText:
-    """Equal to any non-empty string: the human-readable `error` of an error frame."""
-
-    def __eq__(self, other):
-        return isinstance(other, str) and bool(other)
-
-    def __repr__(self):
-        return "<any text>"
-
-
-def error(code, **extra):
-    return {"from": "system", "event": "error", "code": code, "error": AnyText(), **extra}
-
-
-def closed(code):
-    return {"type": "websocket.close", "code": code}
 
 
 def broadcast_of_size(size: int, char: str = "x") -> str:
@@ -56,27 +34,7 @@ class Clock:
         return self.now
 
 
-class ErrorTests(TransactionTestCase):
-    def setUp(self):
-        channel_layers.backends.clear()  # a fresh layer for this test's own event loop
-        self.alice = get_user_model().objects.create_user(email="alice@example.com")
-        self.project = make_project(self.alice)
-
-    async def open(self, project=None):
-        project = project or self.project
-        ws = WebsocketCommunicator(application, f"/ws/{project.public_id}/")
-        connected, _ = await ws.connect()
-        self.assertTrue(connected)
-        return ws, (await ws.receive_json_from())["id"]
-
-    async def open_admin(self):
-        ws, conn_id = await self.open()
-        await ws.send_json_to({"to": "system", "event": "admin", "key": self.project.admin_key})
-        self.assertEqual(
-            await ws.receive_json_from(), {"from": "system", "event": "admin", "status": "success"}
-        )
-        return ws, conn_id
-
+class ErrorTests(RelayTestCase):
     async def assert_still_open(self, ws):
         self.assertTrue(await ws.receive_nothing())
         await ws.send_to(text_data="ping")

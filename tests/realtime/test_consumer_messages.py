@@ -6,28 +6,10 @@ import uuid
 from unittest import mock
 
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers, get_channel_layer
-from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
-from django.test import TransactionTestCase
+from channels.layers import get_channel_layer
 
-from config.asgi import application
 from tests.conftest import make_project
-
-
-class AnyText:
-    """Equal to any non-empty string: the human-readable `error` of an error frame."""
-
-    def __eq__(self, other):
-        return isinstance(other, str) and bool(other)
-
-    def __repr__(self):
-        return "<any text>"
-
-
-def error(code, **extra):
-    return {"from": "system", "event": "error", "code": code, "error": AnyText(), **extra}
-
+from tests.realtime.consumer_helpers import RelayTestCase, error
 
 APPROVE_NOT_ADMIN = {
     "from": "system",
@@ -38,27 +20,7 @@ APPROVE_NOT_ADMIN = {
 }
 
 
-class MessageTests(TransactionTestCase):
-    def setUp(self):
-        channel_layers.backends.clear()  # a fresh layer for this test's own event loop
-        self.alice = get_user_model().objects.create_user(email="alice@example.com")
-        self.project = make_project(self.alice)
-
-    async def open(self, project=None):
-        project = project or self.project
-        ws = WebsocketCommunicator(application, f"/ws/{project.public_id}/")
-        connected, _ = await ws.connect()
-        self.assertTrue(connected)
-        return ws, (await ws.receive_json_from())["id"]
-
-    async def assert_silent(self, *sockets):
-        for ws in sockets:
-            self.assertTrue(await ws.receive_nothing())
-
-    async def disconnect(self, *sockets):
-        for ws in sockets:
-            await ws.disconnect()
-
+class MessageTests(RelayTestCase):
     async def test_broadcast_reaches_everyone_including_the_sender(self):
         a, a_id = await self.open()
         b, _ = await self.open()
@@ -200,28 +162,14 @@ class MessageTests(TransactionTestCase):
         await self.disconnect(a, b)
 
 
-class RestrictedPolicyTests(TransactionTestCase):
+class RestrictedPolicyTests(RelayTestCase):
     """Pending connections of a `restricted` project talk only to admins."""
 
-    def setUp(self):
-        channel_layers.backends.clear()  # a fresh layer for this test's own event loop
-        self.alice = get_user_model().objects.create_user(email="alice@example.com")
-        self.project = make_project(self.alice, pending_policy="restricted")
-
-    async def open(self):
-        ws = WebsocketCommunicator(application, f"/ws/{self.project.public_id}/")
-        connected, _ = await ws.connect()
-        self.assertTrue(connected)
-        return ws, (await ws.receive_json_from())["id"]
+    project_options = {"pending_policy": "restricted"}
 
     async def cast(self):
         """An admin, an approved connection and a pending one, each with its id."""
-        admin, admin_id = await self.open()
-        await admin.send_json_to({"to": "system", "event": "admin", "key": self.project.admin_key})
-        self.assertEqual(
-            await admin.receive_json_from(),
-            {"from": "system", "event": "admin", "status": "success"},
-        )
+        admin, admin_id = await self.open_admin()
         approved, approved_id = await self.open()
         await admin.receive_json_from()  # new_id
         await self.approve(admin, approved, approved_id)
@@ -238,14 +186,6 @@ class RestrictedPolicyTests(TransactionTestCase):
         self.assertEqual(
             await ws.receive_json_from(), {"from": "system", "event": "approved", "id": conn_id}
         )
-
-    async def assert_silent(self, *sockets):
-        for ws in sockets:
-            self.assertTrue(await ws.receive_nothing())
-
-    async def disconnect(self, *sockets):
-        for ws in sockets:
-            await ws.disconnect()
 
     async def test_pending_gets_no_broadcasts(self):
         (admin, admin_id), (approved, approved_id), (pending, _) = await self.cast()

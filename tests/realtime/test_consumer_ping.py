@@ -1,39 +1,11 @@
 """PROTOCOL.md §4, ping: exactly `ping` or `"ping"`, answered with exactly {"system":"pong"}."""
 
-from channels.layers import channel_layers
-from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
-from django.test import TransactionTestCase
-
-from config.asgi import application
-from tests.conftest import make_project
+from tests.realtime.consumer_helpers import RelayTestCase, error
 
 
-class AnyText:
-    """Equal to any non-empty string: the human-readable `error` of an error frame."""
-
-    def __eq__(self, other):
-        return isinstance(other, str) and bool(other)
-
-    def __repr__(self):
-        return "<any text>"
-
-
-def error(code, **extra):
-    return {"from": "system", "event": "error", "code": code, "error": AnyText(), **extra}
-
-
-class PingTests(TransactionTestCase):
-    def setUp(self):
-        channel_layers.backends.clear()  # a fresh layer for this test's own event loop
-        self.alice = get_user_model().objects.create_user(email="alice@example.com")
-        self.project = make_project(self.alice)
-
+class PingTests(RelayTestCase):
     async def open(self):
-        ws = WebsocketCommunicator(application, f"/ws/{self.project.public_id}/")
-        connected, _ = await ws.connect()
-        self.assertTrue(connected)
-        await ws.receive_json_from()  # the id
+        ws, _ = await super().open()  # the id is not needed here
         return ws
 
     async def test_ping_gets_pong(self):

@@ -1,13 +1,9 @@
 """PROTOCOL.md §2, the approval timeout (shortened to 1 s; the protocol allows ±1 s)."""
 
-from channels.layers import channel_layers
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.test import TransactionTestCase, override_settings
+from django.test import override_settings
 
-from config.asgi import application
-from tests.conftest import make_project
+from tests.realtime.consumer_helpers import RelayTestCase
 
 TIMEOUT_FRAME = {"from": "system", "event": "timeout", "error": "not approved in time"}
 WAIT_FOR_TIMEOUT = 2.5  # the 1 s timeout, its 1 s tolerance, and some slack
@@ -17,24 +13,7 @@ PAST_THE_TIMEOUT = 1.5  # long enough to see a timer of 1 s that was not cancell
 @override_settings(
     RELAY={**settings.RELAY, "APPROVAL_TIMEOUT_OVERRIDE": 1, "TRUSTED_PROXY_HEADER": ""}
 )
-class ApprovalTimeoutTests(TransactionTestCase):
-    def setUp(self):
-        channel_layers.backends.clear()  # a fresh layer for this test's own event loop
-        self.alice = get_user_model().objects.create_user(email="alice@example.com")
-        self.project = make_project(self.alice)
-
-    async def open(self):
-        ws = WebsocketCommunicator(application, f"/ws/{self.project.public_id}/")
-        connected, _ = await ws.connect()
-        self.assertTrue(connected)
-        return ws, (await ws.receive_json_from())["id"]
-
-    async def become_admin(self, ws):
-        await ws.send_json_to({"to": "system", "event": "admin", "key": self.project.admin_key})
-        self.assertEqual(
-            await ws.receive_json_from(), {"from": "system", "event": "admin", "status": "success"}
-        )
-
+class ApprovalTimeoutTests(RelayTestCase):
     async def test_pending_connection_gets_timeout_then_4001(self):
         ws, _ = await self.open()
         self.assertEqual(await ws.receive_json_from(timeout=WAIT_FOR_TIMEOUT), TIMEOUT_FRAME)

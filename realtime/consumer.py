@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from channels.consumer import get_handler_name
-from channels.db import aclose_old_connections, database_sync_to_async
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.utils import await_many_dispatch
@@ -32,9 +32,6 @@ OUTBOUND_LIMIT_BYTES = settings.RELAY["OUTBOUND_LIMIT_BYTES"]
 PONG_TEXT = protocol.encode(protocol.PONG)
 
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-# Only connecting touches the database; every other event skips Channels' stale-connection
-# clean-up, a thread hop per frame.
-DB_EVENTS = frozenset({"websocket.connect"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +124,9 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             raise
 
     async def dispatch(self, message: dict) -> None:
-        if message["type"] in DB_EVENTS:
-            await aclose_old_connections()
+        # Channels' own dispatch runs aclose_old_connections (a hop to a worker thread) before
+        # every handler, every frame included. The only database access here is
+        # `_load_project`, and database_sync_to_async already does that clean-up around it.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

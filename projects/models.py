@@ -3,6 +3,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
+from realtime import control
+
 from .keys import new_admin_key, new_public_id
 
 MIN_APPROVAL_TIMEOUT = 10
@@ -80,18 +82,18 @@ class Project(models.Model):
         """Give the project a new admin key; admins of the old key are closed with 4003."""
         self.admin_key = new_admin_key()
         self.save(update_fields=["admin_key"])
-        self._tell_live_connections("key_rotated")
+        self._tell_live_connections(control.KEY_ROTATED)
         return self.admin_key
 
     def settings_changed(self) -> None:
         """Call after saving new settings: live connections read them again."""
-        self._tell_live_connections("settings")
+        self._tell_live_connections(control.SETTINGS)
 
     def disable(self) -> None:
         """Stop serving the project; its live connections are closed with 4004."""
         self.is_active = False
         self.save(update_fields=["is_active"])
-        self._tell_live_connections("gone")
+        self._tell_live_connections(control.GONE)
 
     def enable(self) -> None:
         self.is_active = True
@@ -100,11 +102,9 @@ class Project(models.Model):
     def delete(self, *args, **kwargs):
         public_id = self.public_id
         result = super().delete(*args, **kwargs)
-        self._tell_live_connections("gone", public_id=public_id)
+        self._tell_live_connections(control.GONE, public_id=public_id)
         return result
 
     def _tell_live_connections(self, change: str, public_id: str | None = None) -> None:
-        from realtime.control import project_changed
-
         public_id = public_id or self.public_id
-        transaction.on_commit(lambda: project_changed(public_id, change))
+        transaction.on_commit(lambda: control.project_changed(public_id, change))

@@ -5,8 +5,8 @@ are processes, not sockets), and each process hands the ready text to its own co
 that project. A direct message goes to the recipient's process, addressed by connection id.
 Both travel through the same mailbox, so what one sender sends reaches a recipient in order.
 
-Connections never block the hub: each has an outbox that it drains itself (`Outlet`), and a
-connection whose outbox passes its limit is closed as too slow.
+Connections never block the hub: each has an outbox that it drains itself (see the
+consumer's `enqueue`), and a connection whose outbox passes its limit is closed as too slow.
 """
 
 from __future__ import annotations

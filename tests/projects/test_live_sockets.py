@@ -26,7 +26,7 @@ from django.urls import reverse
 from websockets.asyncio.client import connect
 
 from projects.models import Project
-from tests.realtime.test_end_to_end import (
+from tests.realtime.server_helpers import (
     WAIT,
     become_admin,
     closed_with,

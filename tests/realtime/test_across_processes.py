@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.realtime.test_end_to_end import (
+from tests.realtime.server_helpers import (
     become_admin,
     closed_with,
     error,

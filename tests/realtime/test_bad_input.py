@@ -9,7 +9,7 @@ import uuid
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from tests.realtime.test_end_to_end import (
+from tests.realtime.server_helpers import (
     PONG,
     assert_no_traceback,
     become_admin,

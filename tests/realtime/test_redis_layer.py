@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from django.conf import settings
 
-from tests.realtime.test_end_to_end import (
+from tests.realtime.server_helpers import (
     assert_no_traceback,
     new_project,
     new_server,

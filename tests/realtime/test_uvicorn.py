@@ -12,7 +12,7 @@ import signal
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.realtime.test_end_to_end import (
+from tests.realtime.server_helpers import (
     assert_no_traceback,
     become_admin,
     closed_with,

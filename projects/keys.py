@@ -18,5 +18,9 @@ def new_public_id() -> str:
 
 
 def keys_match(expected: str, given: str) -> bool:
-    """Compare two keys in constant time (for keys of equal length)."""
-    return hmac.compare_digest(given.encode(), expected.encode())
+    """Compare two keys in constant time (for keys of equal length).
+
+    Any string may be given, lone surrogates included ("\\ud800" is valid JSON): it is
+    simply a wrong key.
+    """
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())

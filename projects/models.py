@@ -1,14 +1,39 @@
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
-from realtime import control
-
+from . import signals
 from .keys import new_admin_key, new_public_id
 
 MIN_APPROVAL_TIMEOUT = 10
 MAX_APPROVAL_TIMEOUT = 3600
+
+
+def tell_live_connections(public_id: str, change: str) -> None:
+    """Once the current transaction commits, tell the project's live sockets of a change."""
+    transaction.on_commit(
+        lambda: signals.project_changed.send(sender=Project, public_id=public_id, change=change)
+    )
+
+
+class ProjectQuerySet(models.QuerySet):
+    def update(self, **kwargs) -> int:
+        """A bulk update reaches live sockets too (disabling closes them, as `disable`)."""
+        if kwargs.get("is_active") is False:
+            change = signals.GONE
+        elif "admin_key" in kwargs:
+            change = signals.KEY_ROTATED
+        else:
+            change = signals.SETTINGS
+        with transaction.atomic(using=self.db):
+            public_ids = list(self.values_list("public_id", flat=True))
+            count = super().update(**kwargs)
+            for public_id in public_ids:
+                tell_live_connections(public_id, change)
+        return count
 
 
 class Project(models.Model):
@@ -66,6 +91,8 @@ class Project(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
+    objects = ProjectQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("project")
@@ -82,29 +109,26 @@ class Project(models.Model):
         """Give the project a new admin key; admins of the old key are closed with 4003."""
         self.admin_key = new_admin_key()
         self.save(update_fields=["admin_key"])
-        self._tell_live_connections(control.KEY_ROTATED)
+        tell_live_connections(self.public_id, signals.KEY_ROTATED)
         return self.admin_key
 
     def settings_changed(self) -> None:
         """Call after saving new settings: live connections read them again."""
-        self._tell_live_connections(control.SETTINGS)
+        tell_live_connections(self.public_id, signals.SETTINGS)
 
     def disable(self) -> None:
         """Stop serving the project; its live connections are closed with 4004."""
         self.is_active = False
         self.save(update_fields=["is_active"])
-        self._tell_live_connections(control.GONE)
+        tell_live_connections(self.public_id, signals.GONE)
 
     def enable(self) -> None:
         self.is_active = True
         self.save(update_fields=["is_active"])
 
-    def delete(self, *args, **kwargs):
-        public_id = self.public_id
-        result = super().delete(*args, **kwargs)
-        self._tell_live_connections(control.GONE, public_id=public_id)
-        return result
 
-    def _tell_live_connections(self, change: str, public_id: str | None = None) -> None:
-        public_id = public_id or self.public_id
-        transaction.on_commit(lambda: control.project_changed(public_id, change))
+@receiver(post_delete, sender=Project)
+def _deleted(sender, instance: Project, **kwargs) -> None:
+    """However a project is deleted (the view, the admin's bulk action, its owner deleted,
+    a queryset), its live connections are closed with 4004."""
+    tell_live_connections(instance.public_id, signals.GONE)

@@ -1,4 +1,9 @@
-"""The relay's WebSocket consumer: a thin loop around `protocol` and `Delivery`."""
+"""The relay's WebSocket consumer: a thin loop around `protocol` and `Delivery`.
+
+Whatever raises while a connection is handled, the client gets an error frame (`unavailable`)
+or a close, and the connection's registry entry and hub membership are released with the
+admins told (`leave`, which runs however the consumer ends).
+"""
 
 from __future__ import annotations
 
@@ -12,22 +17,24 @@ from dataclasses import dataclass
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
+from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.utils import await_many_dispatch
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from projects.keys import keys_match
 from projects.models import Project
 
-from . import control, protocol, stats
-from . import delivery as groups
+from . import control, liveness, protocol, stats
 from .delivery import Delivery
-from .hub import get_hub
+from .hub import ADMINS, BROADCASTS, EVERYONE, get_hub
 from .protocol import Close, Code, Policy, Status
 from .registry import Entry, get_registry, utc_now_iso
 
 logger = logging.getLogger(__name__)
+# What a backing service (Redis, the layer, the database) raises when it is down or full.
+BACKING_SERVICE_ERRORS = (RedisError, OSError, TimeoutError, ChannelFull)
 OUTBOUND_LIMIT_BYTES = settings.RELAY["OUTBOUND_LIMIT_BYTES"]
 PONG_TEXT = protocol.encode(protocol.PONG)
 
@@ -93,10 +100,11 @@ def client_address(scope: dict) -> str:
 
 class RelayConsumer(AsyncJsonWebsocketConsumer):
     """One WebSocket. It has no channel-layer channel of its own: the process's hub holds one
-    mailbox for all its connections and calls `enqueue`, `approved` and `project_changed`."""
+    mailbox for all its connections and calls `enqueue`, `approved`, `project_changed` and
+    `server_lost`."""
 
     conn_id: str | None = None
-    project: ProjectSettings
+    project: ProjectSettings | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
@@ -109,6 +117,10 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.closing = False
         self.timer: asyncio.Task | None = None
         self.writer: asyncio.Task | None = None
+        self.hub = None
+        self.registered = False
+        self.status = Status.PENDING
+        self.stale = False  # the project changed while connect() was reading it
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
@@ -118,10 +130,11 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             if self.conn_id is not None:
                 try:
                     await send({"type": "websocket.close", "code": int(Close.SERVER_RESTARTING)})
-                    await self.leave()
                 except Exception:
                     logger.debug("could not say goodbye to %s", self.conn_id, exc_info=True)
             raise
+        finally:
+            await self.leave()
 
     async def dispatch(self, message: dict) -> None:
         # Channels' own dispatch runs aclose_old_connections (a hop to a worker thread) before
@@ -130,16 +143,57 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception as exc:
+            self.failed(exc)
+
+    def failed(self, exc: Exception) -> None:
+        """A frame or a step could not be carried out: say so, never with a traceback."""
+        if isinstance(exc, BACKING_SERVICE_ERRORS):
+            logger.warning("connection %s: backing service failed: %r", self.conn_id, exc)
+        else:
+            logger.error("connection %s: unexpected error", self.conn_id, exc_info=exc)
+        if not self.registered:
+            # Not yet fully connected: it cannot be served now; let it come back.
+            self.refuse(
+                Code.UNAVAILABLE, protocol.UNAVAILABLE_REFUSAL.text, Close.SERVER_RESTARTING
+            )
+        else:
+            self.send_frame(protocol.UNAVAILABLE_REFUSAL.frame())
+
+    def guarded(self, coroutine) -> None:
+        """Run a step of this connection in the background, its failures handled."""
+
+        async def run() -> None:
+            try:
+                await coroutine
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.failed(exc)
+
+        asyncio.get_running_loop().create_task(run())
 
     # --- Lifecycle ------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        public_id = self.scope["url_route"]["kwargs"]["public_id"]
+        await self.accept()
+        if not PUBLIC_ID.fullmatch(public_id):
+            return self.refuse(Code.PROJECT_NOT_FOUND, "no such project", Close.PROJECT_NOT_FOUND)
         self.registry = get_registry()
         self.hub = get_hub()
         self.delivery = Delivery(self.hub)
-        project = await load_project(self.scope["url_route"]["kwargs"]["public_id"])
-        await self.accept()
+        self.conn_id = str(uuid.uuid4())
+        # In the project's group before reading it: a change committed after the read
+        # reaches this connection (`project_changed`), one committed before is in the read.
+        self.public_id = public_id
+        channel = await self.hub.attach(self, self.conn_id, public_id)
+        await liveness.watch(self.hub)
+        project = await load_project(public_id)
         if project is None:
             return self.refuse(Code.PROJECT_NOT_FOUND, "no such project", Close.PROJECT_NOT_FOUND)
         if not protocol.origin_allowed(
@@ -149,20 +203,15 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 Code.ORIGIN_NOT_ALLOWED, "this origin may not connect", Close.ORIGIN_NOT_ALLOWED
             )
         self.project = project
-        conn_id = str(uuid.uuid4())
-        channel = await self.hub.attach(self, conn_id)
-        entry = Entry(conn_id, channel, Status.PENDING, utc_now_iso())
-        if not await self.registry.add(project.public_id, entry, project.max_connections):
-            self.hub.detach(conn_id)
+        entry = Entry(self.conn_id, channel, Status.PENDING, utc_now_iso())
+        if not await self.registry.add(public_id, entry, project.max_connections):
             return self.refuse(
                 Code.TOO_MANY_CONNECTIONS,
                 "the project is at its connection limit",
                 Close.TOO_MANY_CONNECTIONS,
             )
-        self.conn_id = conn_id
-        self.status = Status.PENDING
+        self.registered = True
         self.admin_key_used: str | None = None
-        self.groups_joined: set[str] = set()
         now = time.monotonic()
         self.bucket = protocol.TokenBucket(project.rate_burst, project.rate_per_second, now)
         self.rate_refusals = protocol.SlidingCount(
@@ -171,14 +220,16 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.admin_failures = 0
         self.address = client_address(self.scope)
 
-        # The id is the first frame, but it leaves only once the groups are joined: a
-        # broadcast sent once the client knows its id must reach it (§3).
-        self.send_frame(protocol.id_frame(conn_id))
-        await self.sync_groups()
+        # The id is the first frame; the process is in the project's group already, so a
+        # broadcast sent once the client knows its id reaches it (§3).
+        self.send_frame(protocol.id_frame(self.conn_id))
+        self.sync_audiences()
         self.release()
-        await self.delivery.to_admins(project.public_id, protocol.new_id_frame(conn_id))
+        await self.delivery.to_admins(public_id, protocol.new_id_frame(self.conn_id))
         if self.status == Status.PENDING:
             self.timer = asyncio.create_task(self.expire(project.approval_timeout))
+        if self.stale:
+            await self.reload_project()
 
     def refuse(self, code: Code, text: str, close: Close) -> None:
         self.send_frame(protocol.error_frame(code, text))
@@ -202,41 +253,41 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         raise StopConsumer()
 
     async def leave(self) -> None:
+        """Release everything this connection holds; admins hear `left_id` once."""
         if self.conn_id is None:
             return
         conn_id, self.conn_id = self.conn_id, None
         self.closing = True
         self.outbox.clear()
         self.settle()
-        for group in self.groups_joined:
-            self.hub.leave(group, self)
-        self.groups_joined.clear()
-        self.hub.detach(conn_id)
-        await self.registry.remove(self.project.public_id, conn_id)
-        await self.delivery.left(self.project.public_id, conn_id)
+        if self.hub is not None:
+            self.hub.detach(self, conn_id, self.public_id)
+        if not self.registered:
+            return
+        self.registered = False
+        try:
+            if await self.registry.remove(self.public_id, conn_id):
+                await self.delivery.left(self.public_id, conn_id)
+        except Exception as exc:
+            # Redis is down: the entry goes when this process is swept or Redis is emptied.
+            logger.warning("connection %s left, but could not be unregistered: %r", conn_id, exc)
 
-    def wanted_groups(self) -> set[str]:
-        """The project's groups this connection's status and the policy call for."""
-        public_id = self.project.public_id
-        wanted = {groups.everyone_group(public_id)}
+    def audiences(self) -> frozenset[str]:
+        """The project's audiences this connection's status and the policy call for."""
+        wanted = {EVERYONE}
         if self.status != Status.PENDING or self.project.policy == Policy.OPEN:
-            wanted.add(groups.all_group(public_id))
+            wanted.add(BROADCASTS)
         if self.status == Status.ADMIN:
-            wanted.add(groups.admins_group(public_id))
-        return wanted
+            wanted.add(ADMINS)
+        return frozenset(wanted)
 
-    async def sync_groups(self) -> None:
-        wanted = self.wanted_groups()
-        for group in wanted - self.groups_joined:
-            await self.hub.join(group, self)
-        for group in self.groups_joined - wanted:
-            self.hub.leave(group, self)
-        self.groups_joined = wanted
+    def sync_audiences(self) -> None:
+        self.hub.set_audiences(self, self.public_id, self.audiences())
 
     # --- Frames from the client -----------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.conn_id is None:
+        if not self.registered or self.closing:
             return
         allowed = self.bucket.take(time.monotonic())
         if text_data is None:
@@ -269,7 +320,9 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if request.is_broadcast:
             await self.delivery.broadcast(self.project.public_id, frame)
         else:
-            entry = await self.registry.get(self.project.public_id, request.to)
+            entry = None
+            if protocol.is_connection_id(request.to):
+                entry = await self.registry.get(self.project.public_id, request.to)
             refused = protocol.can_address(
                 request.to, self.status, entry and entry.status, self.project.policy
             )
@@ -292,7 +345,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.status = Status.ADMIN
             self.settle()
             await self.registry.promote(project.public_id, self.conn_id, Status.ADMIN)
-            await self.sync_groups()
+            await self.hub.barrier()
+            self.sync_audiences()
         self.send_frame(protocol.admin_frame())
 
     def admin_failed(self, error: str) -> None:
@@ -310,18 +364,26 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             return self.send_frame(
                 protocol.refusal(Code.INVALID_MESSAGE, '"id" must be a string').frame()
             )
-        entry = await self.registry.promote(self.project.public_id, request.target, Status.APPROVED)
+        entry = None
+        if protocol.is_connection_id(request.target):
+            entry = await self.registry.promote(
+                self.project.public_id, request.target, Status.APPROVED
+            )
         if entry is None:
             return self.send_frame(
                 protocol.approved_reply_frame(request.target, protocol.UNKNOWN_ID)
             )
-        # Under the restricted policy the connection's process joins the broadcasts before
-        # the admin hears "success"; the connection itself is told right after the reply,
-        # before anything else this admin sends.
+        reply = protocol.approved_reply_frame(request.target)
         if self.project.policy == Policy.RESTRICTED:
-            await self.delivery.admit_to_broadcasts(self.project.public_id, entry)
-        self.send_frame(protocol.approved_reply_frame(request.target))
-        await self.delivery.approve(entry)
+            # The connection joins the broadcasts on its own process before the admin hears
+            # "success" (§6).
+            await self.delivery.approve(entry, wait=True)
+            self.send_frame(reply)
+        else:
+            # It is in the broadcasts already; the admin hears first, the connection right
+            # after.
+            self.send_frame(reply)
+            await self.delivery.approve(entry, wait=False)
 
     async def on_list_connections(self, request: protocol.ListConnections) -> None:
         if self.status != Status.ADMIN:
@@ -341,30 +403,37 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     # --- Called by the hub (synchronously: never block it) --------------------------------
 
     def approved(self) -> None:
-        if self.conn_id is None:
+        if not self.registered:
             return
         if self.status == Status.PENDING:
             self.status = Status.APPROVED
             self.settle()
-            for group in self.wanted_groups() - self.groups_joined:
-                self.hub.join_now(group, self)
-                self.groups_joined.add(group)
+            self.sync_audiences()
         self.send_frame(protocol.approved_notice_frame(self.conn_id))
 
     def project_changed(self, change: str) -> None:
         if self.conn_id is None:
             return
-        if change == control.GONE:
-            return self.refuse(
+        if self.project is None:
+            self.stale = True  # connect() is still reading it: it reads it again
+        elif change == control.GONE:
+            self.refuse(
                 Code.PROJECT_NOT_FOUND,
                 "the project was disabled or deleted",
                 Close.PROJECT_NOT_FOUND,
             )
-        asyncio.get_running_loop().create_task(self.reload_project())
+        else:
+            self.guarded(self.reload_project())
+
+    def server_lost(self) -> None:
+        """This process's shared state is gone: the client should reconnect at once."""
+        if self.conn_id is not None:
+            self.close_with(Close.SERVER_RESTARTING)
 
     async def reload_project(self) -> None:
-        project = await load_project(self.project.public_id)
-        if self.conn_id is None:
+        self.stale = False
+        project = await load_project(self.public_id)
+        if not self.registered:
             return
         if project is None:
             return self.refuse(
@@ -377,7 +446,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             project.admin_key, self.admin_key_used or ""
         ):
             return self.close_with(Close.ADMIN_KEY_REFUSED)
-        await self.sync_groups()
+        self.sync_audiences()
 
     # --- Output: one ordered outbox per connection -----------------------------------------
 

@@ -8,27 +8,8 @@ path means changing this module and the hub only.
 from __future__ import annotations
 
 from . import protocol
-from .hub import Hub, get_hub
+from .hub import ADMINS, BROADCASTS, Hub, get_hub
 from .registry import Entry
-
-
-def project_group(public_id: str, role: str) -> str:
-    """Group names: ASCII [A-Za-z0-9._-], under 100 characters; public ids are URL-safe."""
-    return f"p.{public_id}.{role}"
-
-
-def all_group(public_id: str) -> str:
-    """Connections that receive broadcasts ("all")."""
-    return project_group(public_id, "all")
-
-
-def admins_group(public_id: str) -> str:
-    return project_group(public_id, "admins")
-
-
-def everyone_group(public_id: str) -> str:
-    """Every live connection of the project, pending ones included (for control events)."""
-    return project_group(public_id, "conns")
 
 
 class Delivery:
@@ -36,10 +17,10 @@ class Delivery:
         self.hub = hub or get_hub()
 
     async def broadcast(self, public_id: str, frame: dict) -> None:
-        await self.hub.to_group(all_group(public_id), protocol.encode(frame))
+        await self.hub.to_project(public_id, BROADCASTS, protocol.encode(frame))
 
     async def to_admins(self, public_id: str, frame: dict) -> None:
-        await self.hub.to_group(admins_group(public_id), protocol.encode(frame))
+        await self.hub.to_project(public_id, ADMINS, protocol.encode(frame))
 
     async def to_connection(self, entry: Entry, frame: dict) -> None:
         await self.hub.to_connection(entry.channel, entry.conn_id, protocol.encode(frame))
@@ -47,11 +28,10 @@ class Delivery:
     async def left(self, public_id: str, conn_id: str) -> None:
         await self.to_admins(public_id, protocol.left_id_frame(conn_id))
 
-    async def admit_to_broadcasts(self, public_id: str, entry: Entry) -> None:
-        await self.hub.admit(entry.channel, all_group(public_id))
-
-    async def approve(self, entry: Entry) -> None:
-        await self.hub.approve(entry.channel, entry.conn_id)
+    async def approve(self, entry: Entry, wait: bool) -> None:
+        """Tell the connection it was approved; with `wait`, return only once that has taken
+        effect on its process (it is then in the broadcasts)."""
+        await self.hub.approve(entry.channel, entry.conn_id, wait=wait)
 
     async def project_changed(self, public_id: str, change: str) -> None:
-        await self.hub.project_changed(everyone_group(public_id), change)
+        await self.hub.project_changed(public_id, change)

@@ -1,20 +1,29 @@
 """One channel-layer mailbox per server process, fanned out to its sockets in memory.
 
-A broadcast to a project is one channel-layer message per server process (the group's members
-are processes, not sockets), and each process hands the ready text to its own connections of
-that project. A direct message goes to the recipient's process, addressed by connection id.
-Both travel through the same mailbox, so what one sender sends reaches a recipient in order.
+Each process's hub is in one channel-layer group per project it serves (`project_group`),
+joined before its first connection of that project gets its id and left a while after its
+last one closed. Which of its connections a project message reaches (everyone, the
+broadcast audience, the admins) is decided here, in memory: a connection's status changes
+never touch the layer, and no process ever adds another process's channel to a group, which
+the Redis pub/sub layer could not do. A direct message, an approval or a project change goes
+to the recipient's process mailbox, addressed by connection id; everything one sender sends
+travels through the same mailboxes, so it reaches each recipient in order.
 
-Connections never block the hub: each has an outbox that it drains itself (see the
-consumer's `enqueue`), and a connection whose outbox passes its limit is closed as too slow.
+Connections never block the hub: each has an outbox that it drains itself (`realtime.outbox`
+in the consumer), and a connection whose outbox passes its limit is closed as too slow.
+
+The mailbox survives its backing service: if the layer's `receive` raises (Redis restarted),
+the hub waits, re-joins its groups and goes on, and its connections read their project again
+in case a change notice was lost meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 import weakref
-from collections import defaultdict
+from collections.abc import Callable
 from typing import Protocol
 
 from channels.layers import get_channel_layer
@@ -22,32 +31,59 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 # Message types in a hub's mailbox.
-GROUP_TEXT = "hub.group"  # {"group", "text"}: to every local member of the group
+PROJECT_TEXT = "hub.text"  # {"project", "audience", "text"}: to that audience of the project
 DIRECT_TEXT = "hub.direct"  # {"conn", "text"}: to one local connection
-APPROVED = "hub.approved"  # {"conn"}: that connection was approved
-PROJECT = "hub.project"  # {"group", "change"}: the project changed (key, settings, gone)
+APPROVED = "hub.approved"  # {"conn", "reply"?, "token"?}: that connection was approved
+ANSWER = "hub.answer"  # {"token"}: the APPROVED or BARRIER with that token was handled
+BARRIER = "hub.barrier"  # {"token"}: everything sent here before it has been handled
+PROJECT = "hub.project"  # {"project", "change"}: the project changed (key, settings, gone)
 
-# A group nobody here has needed for this long is left at the layer too.
+# Audiences of a project's connections on this process.
+EVERYONE = "everyone"  # every live connection, pending ones included (control events)
+BROADCASTS = "all"  # connections that receive broadcasts ("all")
+ADMINS = "admins"
+
+# A project nobody here has needed for this long is left at the layer too.
 IDLE_GROUP_GRACE = 30.0
+# How long an approval waits for the connection's process to say it took effect.
+APPROVAL_ACK_TIMEOUT = 5.0
+# Waits between attempts while the layer cannot be read.
+RECEIVE_BACKOFF = (0.05, 0.2, 0.5, 1.0)
 
 
 class Member(Protocol):
     """What the hub needs of a connection (the consumer)."""
 
-    conn_id: str | None
-
     def enqueue(self, message: dict, size: int) -> None: ...
     def approved(self) -> None: ...
     def project_changed(self, change: str) -> None: ...
+    def server_lost(self) -> None: ...
+
+
+def project_group(public_id: str) -> str:
+    """Group names: ASCII [A-Za-z0-9._-], under 100 characters; public ids are URL-safe."""
+    return f"p.{public_id}"
+
+
+class LocalProject:
+    """One project's connections on this process, by audience."""
+
+    __slots__ = ("audiences", "joined", "member_audiences")
+
+    def __init__(self) -> None:
+        self.audiences: dict[str, set[Member]] = {EVERYONE: set(), BROADCASTS: set(), ADMINS: set()}
+        self.member_audiences: dict[Member, frozenset[str]] = {}
+        self.joined: asyncio.Future | None = None  # the layer group, once joined
 
 
 class Hub:
     def __init__(self, layer) -> None:
         self.layer = layer
         self.channel: str | None = None
-        self.members: dict[str, set[Member]] = defaultdict(set)
+        self.projects: dict[str, LocalProject] = {}
         self.connections: dict[str, Member] = {}
-        self.layer_groups: set[str] = set()
+        self.acks: dict[str, asyncio.Future] = {}
+        self.on_recovered: list[Callable[[], None]] = []
         self._task: asyncio.Task | None = None
         self._starting = asyncio.Lock()
 
@@ -60,100 +96,225 @@ class Hub:
 
     # --- Membership (per connection, never per message) -----------------------------------
 
-    async def attach(self, member: Member, conn_id: str) -> str:
-        """Make `conn_id` addressable here; returns this hub's channel for the registry."""
+    async def attach(self, member: Member, conn_id: str, public_id: str) -> str:
+        """Make `conn_id` addressable here and let it hear its project's changes.
+
+        Returns once this process is in the project's layer group (so that anything sent to
+        the project from now on reaches it), with this hub's channel for the registry.
+        """
         channel = await self.start()
+        local = self.projects.get(public_id)
+        if local is None:
+            local = self.projects[public_id] = LocalProject()
         self.connections[conn_id] = member
+        self.set_audiences(member, public_id, frozenset({EVERYONE}))
+        try:
+            await self._join(public_id, local)
+        except BaseException:
+            self.detach(member, conn_id, public_id)
+            raise
         return channel
 
-    def detach(self, conn_id: str) -> None:
+    def detach(self, member: Member, conn_id: str, public_id: str) -> None:
         self.connections.pop(conn_id, None)
+        self.set_audiences(member, public_id, frozenset())
 
-    async def join(self, group: str, member: Member) -> None:
-        self.members[group].add(member)
-        await self._ensure_layer_group(group)
-
-    def join_now(self, group: str, member: Member) -> None:
-        """Join without waiting: the layer already counts this process in (see `approve`)."""
-        self.members[group].add(member)
-        if group not in self.layer_groups:
-            asyncio.get_running_loop().create_task(self._ensure_layer_group(group))
-
-    def leave(self, group: str, member: Member) -> None:
-        members = self.members.get(group)
-        if members is None:
+    def set_audiences(self, member: Member, public_id: str, audiences: frozenset[str]) -> None:
+        """Put a connection in exactly these audiences of its project (in memory only)."""
+        local = self.projects.get(public_id)
+        if local is None:
             return
-        members.discard(member)
-        if not members:
-            del self.members[group]
-            asyncio.get_running_loop().call_later(
-                IDLE_GROUP_GRACE, lambda: asyncio.ensure_future(self._drop_idle_group(group))
-            )
+        before = local.member_audiences.get(member, frozenset())
+        for audience in before - audiences:
+            local.audiences[audience].discard(member)
+        for audience in audiences - before:
+            local.audiences[audience].add(member)
+        if audiences:
+            local.member_audiences[member] = audiences
+        else:
+            local.member_audiences.pop(member, None)
+            if not local.member_audiences:
+                asyncio.get_running_loop().call_later(
+                    IDLE_GROUP_GRACE, lambda: self._spawn(self._drop_idle(public_id, local))
+                )
 
-    async def _ensure_layer_group(self, group: str) -> None:
-        if group not in self.layer_groups:
-            self.layer_groups.add(group)
-            await self.layer.group_add(group, self.channel)
-            from .registry import get_registry
+    async def _join(self, public_id: str, local: LocalProject) -> None:
+        # Concurrent connects of one project wait for the same group_add: none of them gets
+        # its id before this process is in the group.
+        if local.joined is None:
+            local.joined = asyncio.get_running_loop().create_future()
+            try:
+                await self.layer.group_add(project_group(public_id), self.channel)
+            except BaseException as exc:
+                joined, local.joined = local.joined, None
+                joined.set_exception(exc)
+                joined.exception()  # retrieved: waiters get it re-raised below
+                raise
+            local.joined.set_result(None)
+        await asyncio.shield(local.joined)
 
-            await get_registry().hub_joined(self.channel, group)
-
-    async def _drop_idle_group(self, group: str) -> None:
-        if group in self.members or group not in self.layer_groups:
+    async def _drop_idle(self, public_id: str, local: LocalProject) -> None:
+        if self.projects.get(public_id) is not local or local.member_audiences:
             return
-        self.layer_groups.discard(group)
-        await self.layer.group_discard(group, self.channel)
-        if group in self.members:  # someone joined meanwhile
-            await self._ensure_layer_group(group)
+        del self.projects[public_id]
+        if local.joined is not None and local.joined.done() and not local.joined.exception():
+            await self.layer.group_discard(project_group(public_id), self.channel)
+
+    def groups(self) -> list[str]:
+        """The layer groups this process is in (for the registry to clean up after it)."""
+        return [project_group(public_id) for public_id in self.projects]
 
     # --- Sending (through the layer, so that everything arrives in order) -----------------
 
-    async def to_group(self, group: str, text: str) -> None:
-        await self.layer.group_send(group, {"type": GROUP_TEXT, "group": group, "text": text})
+    async def to_project(self, public_id: str, audience: str, text: str) -> None:
+        message = {"type": PROJECT_TEXT, "project": public_id, "audience": audience, "text": text}
+        await self.layer.group_send(project_group(public_id), message)
 
     async def to_connection(self, channel: str, conn_id: str, text: str) -> None:
         await self.layer.send(channel, {"type": DIRECT_TEXT, "conn": conn_id, "text": text})
 
-    async def admit(self, channel: str, group: str) -> None:
-        """Put another process's hub in a group now, ahead of its connection's approval."""
-        await self.layer.group_add(group, channel)
+    async def approve(self, channel: str, conn_id: str, wait: bool) -> None:
+        """Tell a connection's process it was approved; with `wait`, return once it has
+        taken effect there (the connection is then in the broadcasts)."""
+        message = {"type": APPROVED, "conn": conn_id}
+        if wait:
+            await self.start()
+            await self._round_trip(channel, message)
+        else:
+            await self.layer.send(channel, message)
 
-    async def approve(self, channel: str, conn_id: str) -> None:
-        await self.layer.send(channel, {"type": APPROVED, "conn": conn_id})
+    async def barrier(self) -> None:
+        """Return once this mailbox has handled everything this process sent before.
 
-    async def project_changed(self, group: str, change: str) -> None:
-        await self.layer.group_send(group, {"type": PROJECT, "group": group, "change": change})
+        A connection that becomes admin joins the admins' audience after this, so that
+        frames sent before (its own `new_id` among them) do not reach it as an admin.
+        """
+        await self.start()
+        await self._round_trip(self.channel, {"type": BARRIER})
+
+    async def _round_trip(self, channel: str, message: dict) -> None:
+        """Send `message` to `channel`, and wait until its hub answers (ANSWER)."""
+        token = uuid.uuid4().hex
+        done = self.acks[token] = asyncio.get_running_loop().create_future()
+        try:
+            await self.layer.send(channel, {**message, "reply": self.channel, "token": token})
+            await asyncio.wait_for(done, APPROVAL_ACK_TIMEOUT)
+        except TimeoutError:
+            logger.warning("%s to %s not answered in time", message["type"], channel)
+        finally:
+            self.acks.pop(token, None)
+
+    async def project_changed(self, public_id: str, change: str) -> None:
+        message = {"type": PROJECT, "project": public_id, "change": change}
+        await self.layer.group_send(project_group(public_id), message)
 
     # --- The mailbox ----------------------------------------------------------------------
 
     async def _run(self) -> None:
+        failures = 0
         while True:
-            message = await self.layer.receive(self.channel)
             try:
-                self.handle(message)
-            except Exception:
-                logger.exception("hub could not handle %s", message.get("type"))
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                wait = RECEIVE_BACKOFF[min(failures, len(RECEIVE_BACKOFF) - 1)]
+                if not failures:
+                    logger.warning("hub mailbox unreadable (%s); retrying", exc)
+                failures += 1
+                await asyncio.sleep(wait)
+                continue
+            if failures:
+                failures = 0
+                logger.warning("hub mailbox readable again")
+                self._spawn(self._recovered())
+            self.handle(message)
+
+    async def _recovered(self) -> None:
+        """After the layer failed: be in every group again, and let connections reload."""
+        for public_id, local in list(self.projects.items()):
+            if local.joined is not None and local.joined.done():
+                await self.layer.group_add(project_group(public_id), self.channel)
+        for callback in self.on_recovered:
+            callback()
+        for local in list(self.projects.values()):
+            for member in tuple(local.audiences[EVERYONE]):
+                self._call(member.project_changed, "settings")
 
     def handle(self, message: dict) -> None:
-        kind = message["type"]
-        if kind == GROUP_TEXT:
+        kind = message.get("type")
+        if kind == PROJECT_TEXT:
+            local = self.projects.get(message["project"])
+            if local is None:
+                return
             # One ASGI message for every recipient: servers only read it.
             text = message["text"]
             send, size = {"type": "websocket.send", "text": text}, len(text)
-            for member in tuple(self.members.get(message["group"], ())):
-                member.enqueue(send, size)
+            for member in tuple(local.audiences.get(message["audience"], ())):
+                self._call(member.enqueue, send, size)
         elif kind == DIRECT_TEXT:
             member = self.connections.get(message["conn"])
             if member is not None:
                 text = message["text"]
-                member.enqueue({"type": "websocket.send", "text": text}, len(text))
+                self._call(member.enqueue, {"type": "websocket.send", "text": text}, len(text))
         elif kind == APPROVED:
             member = self.connections.get(message["conn"])
             if member is not None:
-                member.approved()
+                self._call(member.approved)
+            self._answer(message)
+        elif kind == BARRIER:
+            self._answer(message)
+        elif kind == ANSWER:
+            done = self.acks.get(message["token"])
+            if done is not None and not done.done():
+                done.set_result(None)
         elif kind == PROJECT:
-            for member in tuple(self.members.get(message["group"], ())):
-                member.project_changed(message["change"])
+            local = self.projects.get(message["project"])
+            for member in tuple(local.audiences[EVERYONE]) if local else ():
+                self._call(member.project_changed, message["change"])
+
+    def _answer(self, message: dict) -> None:
+        if message.get("reply"):
+            ack = {"type": ANSWER, "token": message["token"]}
+            self._spawn(self.layer.send(message["reply"], ack))
+
+    def server_lost(self) -> None:
+        """This process's shared state is gone (swept as dead, or Redis lost its data):
+        close every connection with 1012, and start again on a new mailbox.
+
+        The old mailbox may still be named in groups (another process may be discarding it
+        from them right now); the new one joins each group afresh when a connection needs it.
+        """
+        for member in tuple(self.connections.values()):
+            self._call(member.server_lost)
+        old_channel, task = self.channel, self._task
+        self.channel, self._task = None, None
+        if task is not None:
+            task.cancel()
+        for public_id, local in self.projects.items():
+            if local.joined is not None and local.joined.done():
+                self._spawn(self.layer.group_discard(project_group(public_id), old_channel))
+            local.joined = None
+
+    @staticmethod
+    def _call(function: Callable, *args) -> None:
+        # One connection's failure never stops a message from reaching the others.
+        try:
+            function(*args)
+        except Exception:
+            logger.exception("hub could not hand a message to a connection")
+
+    def _spawn(self, coroutine) -> None:
+        asyncio.get_running_loop().create_task(_logged(coroutine))
+
+
+async def _logged(coroutine) -> None:
+    try:
+        await coroutine
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        logger.warning("hub background step failed: %s", exc)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
@@ -167,3 +328,7 @@ def get_hub() -> Hub:
     if hub is None or hub.layer is not layer:
         hub = _hubs[loop] = Hub(layer)
     return hub
+
+
+def running_hubs() -> list[Hub]:
+    return list(_hubs.values())

@@ -51,6 +51,7 @@ class Code(StrEnum):
     PROJECT_NOT_FOUND = "project_not_found"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    UNAVAILABLE = "unavailable"
 
 
 class Status(StrEnum):
@@ -190,6 +191,20 @@ NOT_APPROVED_REFUSAL = refusal(
 NOT_ADMIN_REFUSAL = refusal(Code.NOT_ADMIN, "only admins may ask for this")
 BINARY_REFUSAL = refusal(Code.BINARY_NOT_SUPPORTED, "binary frames are not supported; send text")
 RATE_REFUSAL = refusal(Code.RATE_LIMITED, "too many frames; slow down")
+UNAVAILABLE_REFUSAL = refusal(
+    Code.UNAVAILABLE, "the relay cannot deliver right now; nothing was relayed, send again later"
+)
+
+_CONNECTION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def is_connection_id(value: object) -> bool:
+    """Whether `value` could name a connection: a canonical lower-case UUID4.
+
+    Anything else (lone surrogates included) names no connection, and is answered without
+    asking the registry.
+    """
+    return isinstance(value, str) and _CONNECTION_ID.fullmatch(value) is not None
 
 
 class _NotStrictJson(ValueError):

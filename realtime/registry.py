@@ -2,9 +2,9 @@
 
 The registry answers "is this id connected in this project, with what status and on which
 channel?", counts connections against a project's limit, lists them for admins, and keeps the
-per-address admin-key failures. With REDIS_URL set it lives in Redis and each process keeps a
-heartbeat; a process that dies stops beating, and the others forget its connections and tell
-the admins (`left_id`). Without Redis it is a dict in this one process.
+per-address admin-key failures. With REDIS_URL set it lives in Redis, shared by every process
+(`liveness.py` keeps each process's heartbeat and forgets the connections of dead ones);
+without Redis it is a dict in this one process.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 import uuid
 import weakref
@@ -23,19 +22,29 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import stats
 from .protocol import ADMIN_FAILURE_WINDOW, Status
 
 logger = logging.getLogger(__name__)
 
 # One id per server process: registry entries name the process that holds the socket.
 SERVER_ID = uuid.uuid4().hex
-HEARTBEAT_EVERY = 5.0
-HEARTBEAT_TTL = 15
 POOL_SIZE = 64
 POOL_WAIT = 20.0
+
+
+def retrying() -> dict:
+    """Client options: a pooled connection to a Redis that restarted fails once and is
+    replaced, instead of failing the request that happened to pick it."""
+    return {
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionError],
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +64,12 @@ def utc_now_iso() -> str:
 
 class Registry(Protocol):
     async def add(self, project: str, entry: Entry, limit: int) -> bool: ...
-    async def remove(self, project: str, conn_id: str) -> None: ...
+    async def remove(self, project: str, conn_id: str) -> bool: ...
     async def get(self, project: str, conn_id: str) -> Entry | None: ...
     async def promote(self, project: str, conn_id: str, status: Status) -> Entry | None: ...
     async def entries(self, project: str) -> list[Entry]: ...
     async def admin_failures(self, project: str, address: str) -> int: ...
     async def add_admin_failure(self, project: str, address: str) -> None: ...
-    async def hub_joined(self, channel: str, group: str) -> None: ...
 
 
 def _promoted(current: Status, wanted: Status) -> Status:
@@ -85,12 +93,15 @@ class MemoryRegistry:
         conns[entry.conn_id] = entry
         return True
 
-    async def remove(self, project: str, conn_id: str) -> None:
+    async def remove(self, project: str, conn_id: str) -> bool:
+        """Forget a connection; False when it was not (or no longer) registered."""
         conns = self._projects.get(project)
-        if conns is not None:
-            conns.pop(conn_id, None)
-            if not conns:
-                del self._projects[project]
+        if conns is None:
+            return False
+        removed = conns.pop(conn_id, None) is not None
+        if not conns:
+            del self._projects[project]
+        return removed
 
     async def get(self, project: str, conn_id: str) -> Entry | None:
         return self._projects.get(project, {}).get(conn_id)
@@ -117,9 +128,6 @@ class MemoryRegistry:
 
     async def admin_failures(self, project: str, address: str) -> int:
         return len(self._window(project, address))
-
-    async def hub_joined(self, channel: str, group: str) -> None:
-        """One process: nothing outlives it, nothing to remember."""
 
     async def add_admin_failure(self, project: str, address: str) -> None:
         self._window(project, address).append(time.monotonic())
@@ -181,35 +189,23 @@ class RedisRegistry:
         # Scripts are called with each loop's client; bytes need no client to hash.
         self._add = AsyncScript(None, _ADD.encode())
         self._promote = AsyncScript(None, _PROMOTE.encode())
-        self._lock = threading.Lock()
-        self._heart: threading.Thread | None = None
         self._sync = None
 
-    def _client(self) -> aioredis.Redis:
+    def client(self) -> aioredis.Redis:
         # redis.asyncio clients belong to the event loop that made them.
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
             # A burst of connections waits for a pooled connection instead of failing.
             pool = aioredis.BlockingConnectionPool.from_url(
-                self.url, max_connections=POOL_SIZE, timeout=POOL_WAIT
+                self.url, max_connections=POOL_SIZE, timeout=POOL_WAIT, **retrying()
             )
             client = self._clients[loop] = aioredis.Redis(connection_pool=pool)
         return client
 
-    def _start_heartbeat(self) -> None:
-        with self._lock:
-            if self._heart is None or not self._heart.is_alive():
-                self._heart = threading.Thread(
-                    target=_heartbeat_loop, args=(self.url,), name="relay-heartbeat", daemon=True
-                )
-                self._heart.start()
-
     async def add(self, project: str, entry: Entry, limit: int) -> bool:
-        self._start_heartbeat()
-        client = self._client()
+        client = self.client()
         value = json.dumps([entry.channel, str(entry.status), entry.connected_at, SERVER_ID])
-        await client.set(_server_key(SERVER_ID), "1", ex=HEARTBEAT_TTL)
         added = await self._add(
             client=client,
             keys=[_conns_key(project), _server_conns_key(SERVER_ID), SERVERS_KEY],
@@ -217,26 +213,28 @@ class RedisRegistry:
         )
         return bool(added)
 
-    async def remove(self, project: str, conn_id: str) -> None:
-        client = self._client()
+    async def remove(self, project: str, conn_id: str) -> bool:
+        """Forget a connection; False when it was not (or no longer) registered."""
+        client = self.client()
         async with client.pipeline(transaction=True) as pipe:
             pipe.hdel(_conns_key(project), conn_id)
             pipe.srem(_server_conns_key(SERVER_ID), f"{project} {conn_id}")
-            await pipe.execute()
+            removed, _ = await pipe.execute()
+        return bool(removed)
 
     async def get(self, project: str, conn_id: str) -> Entry | None:
-        raw = await self._client().hget(_conns_key(project), conn_id)
+        raw = await self.client().hget(_conns_key(project), conn_id)
         return None if raw is None else _decode(conn_id, raw)
 
     async def promote(self, project: str, conn_id: str, status: Status) -> Entry | None:
-        client = self._client()
+        client = self.client()
         raw = await self._promote(
             client=client, keys=[_conns_key(project)], args=[conn_id, str(status)]
         )
         return None if raw is None else _decode(conn_id, raw)
 
     async def entries(self, project: str) -> list[Entry]:
-        raw = await self._client().hgetall(_conns_key(project))
+        raw = await self.client().hgetall(_conns_key(project))
         return [_decode(k.decode(), v) for k, v in raw.items()]
 
     def entries_now(self, project: str) -> list[Entry]:
@@ -251,12 +249,8 @@ class RedisRegistry:
             self._sync = redis.Redis.from_url(self.url)
         return self._sync
 
-    async def hub_joined(self, channel: str, group: str) -> None:
-        """Remember the groups this process's hub joined, to leave them if it dies."""
-        await self._client().sadd(_server_groups_key(SERVER_ID), f"{group} {channel}")
-
     async def admin_failures(self, project: str, address: str) -> int:
-        client = self._client()
+        client = self.client()
         key = f"relay:fail:{project}:{address}"
         async with client.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, "-inf", time.time() - ADMIN_FAILURE_WINDOW)
@@ -265,66 +259,12 @@ class RedisRegistry:
         return count
 
     async def add_admin_failure(self, project: str, address: str) -> None:
-        client = self._client()
+        client = self.client()
         key = f"relay:fail:{project}:{address}"
         async with client.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {uuid.uuid4().hex: time.time()})
             pipe.expire(key, int(ADMIN_FAILURE_WINDOW) + 1)
             await pipe.execute()
-
-
-def _heartbeat_loop(url: str) -> None:
-    """Keep this process's heartbeat, flush its message counts, forget dead processes."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    ticks = 0
-    while True:
-        try:
-            stats.flush(client)
-            if ticks % int(HEARTBEAT_EVERY) == 0:
-                client.set(_server_key(SERVER_ID), "1", ex=HEARTBEAT_TTL)
-                for raw in client.smembers(SERVERS_KEY):
-                    server = raw.decode()
-                    if server != SERVER_ID and not client.exists(_server_key(server)):
-                        forget_server(client, server)
-        except Exception:
-            logger.exception("registry heartbeat failed; trying again")
-        ticks += 1
-        time.sleep(1)
-
-
-def forget_server(client, server: str) -> list[tuple[str, str]]:
-    """Drop a dead process's connections and groups, and tell each project's admins."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    from .delivery import Delivery
-
-    # Only one live process sweeps a dead one.
-    if not client.set(f"relay:sweep:{server}", SERVER_ID, nx=True, ex=60):
-        return []
-    gone = []
-    for raw in client.smembers(_server_conns_key(server)):
-        project, conn_id = raw.decode().split(" ", 1)
-        if client.hdel(_conns_key(project), conn_id):
-            gone.append((project, conn_id))
-    layer = get_channel_layer()
-    for raw in client.smembers(_server_groups_key(server)):
-        group, channel = raw.decode().split(" ", 1)
-        async_to_sync(layer.group_discard)(group, channel)
-    client.delete(_server_conns_key(server), _server_groups_key(server))
-    client.srem(SERVERS_KEY, server)
-
-    async def tell_admins() -> None:
-        delivery = Delivery()
-        for project, conn_id in gone:
-            await delivery.left(project, conn_id)
-
-    async_to_sync(tell_admins)()
-    if gone:
-        logger.info("forgot %d connections of dead server %s", len(gone), server)
-    return gone
 
 
 _registry: Registry | None = None

@@ -17,13 +17,58 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+# Keys that must never sign anything in production: ours and the ones in examples.
+PLACEHOLDER_SECRET_KEYS = {DEV_SECRET_KEY, "change-me", "changeme", "secret", "..."}
+MIN_SECRET_KEY_LENGTH = 50
 
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    raise ImproperlyConfigured("Set SECRET_KEY: DEBUG is off and the key is the development one.")
+# Off unless set: `make run`, the tests and .env.example turn it on for development.
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY if DEBUG else "")
+
+
+def check_secret_key(key: str) -> None:
+    """Refuse a key that is missing, short, repetitive or a placeholder (Django's W009 rules)."""
+    if not key:
+        raise ImproperlyConfigured("Set SECRET_KEY: DEBUG is off and there is none.")
+    if (
+        key in PLACEHOLDER_SECRET_KEYS
+        or key.startswith("django-insecure")
+        or len(key) < MIN_SECRET_KEY_LENGTH
+        or len(set(key)) < 5
+    ):
+        raise ImproperlyConfigured(
+            f"Set SECRET_KEY to a random value of at least {MIN_SECRET_KEY_LENGTH} characters: "
+            "DEBUG is off and the key is short or a placeholder. Make one with: python -c "
+            '"import secrets; print(secrets.token_urlsafe(50))"'
+        )
+
+
+if not DEBUG:
+    check_secret_key(SECRET_KEY)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+# HTTPS. With DEBUG off every secure choice is on unless the environment turns it off;
+# `manage.py check --deploy` is clean with nothing set but SECRET_KEY and ALLOWED_HOSTS.
+# Behind a proxy that ends TLS, name the header it sets (SECURE_PROXY_SSL_HEADER, e.g.
+# X-Forwarded-Proto) so that Django knows the request was HTTPS (wss:// URLs, redirects).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    # "X-Forwarded-Proto" (its value "https" means HTTPS) or "X-Forwarded-Proto: https".
+    _name, _, _value = _proxy_ssl_header.partition(":")
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _name.strip().upper().replace("-", "_"),
+        _value.strip() or "https",
+    )
+# Origins allowed to POST forms when they differ from the Host header (scheme included), e.g.
+# https://relay.example.com behind a proxy that rewrites Host.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",

@@ -223,9 +223,11 @@ else:
 RELAY = {
     # Approval timeout override for tests and demos, in seconds; None uses the project's.
     "APPROVAL_TIMEOUT_OVERRIDE": env.float("RELAY_APPROVAL_TIMEOUT_OVERRIDE", default=None),
-    # Header carrying the client address when a trusted proxy sits in front, e.g.
-    # "X-Forwarded-For" (its last hop is taken). Empty: the socket's peer address.
+    # The client address of every request and socket (accounts/client_address.py): the header
+    # trusted proxies append it to, e.g. "X-Forwarded-For", and how many proxies there are
+    # (the address is that many entries from the right). Empty: the peer address.
     "TRUSTED_PROXY_HEADER": env.str("RELAY_TRUSTED_PROXY_HEADER", default=""),
+    "TRUSTED_PROXY_COUNT": env.int("RELAY_TRUSTED_PROXY_COUNT", default=1),
     # A client that stops reading is closed with 4009 once this many bytes wait for it
     # beyond what the server's socket buffer holds.
     "OUTBOUND_LIMIT_BYTES": env.int("RELAY_OUTBOUND_LIMIT_BYTES", default=1024 * 1024),

@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 
+from accounts.client_address import scope_client_address
 from projects.keys import keys_match
 from projects.models import Project
 
@@ -82,13 +83,7 @@ def header(scope: dict, name: bytes) -> str | None:
 
 
 def client_address(scope: dict) -> str:
-    trusted = settings.RELAY["TRUSTED_PROXY_HEADER"]
-    if trusted:
-        forwarded = header(scope, trusted.lower().encode())
-        if forwarded:
-            return forwarded.split(",")[-1].strip()
-    client = scope.get("client")
-    return client[0] if client else "unknown"
+    return scope_client_address(scope)
 
 
 class RelayConsumer(AsyncJsonWebsocketConsumer):

@@ -275,12 +275,11 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_become_admin(self, request: protocol.BecomeAdmin) -> None:
         project = self.project
-        if await self.registry.admin_failures(project.public_id, self.address) >= (
-            protocol.ADMIN_FAILURES_PER_ADDRESS
-        ):
+        failed = not keys_match(project.admin_key, request.key)
+        # The address's failure limit is checked and this attempt recorded in one step.
+        if not await self.registry.admin_attempt(project.public_id, self.address, failed):
             return self.admin_failed(protocol.TOO_MANY_ATTEMPTS)
-        if not keys_match(project.admin_key, request.key):
-            await self.registry.add_admin_failure(project.public_id, self.address)
+        if failed:
             return self.admin_failed(protocol.INVALID_KEY)
         self.admin_key_used = request.key
         if self.status != Status.ADMIN:

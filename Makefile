@@ -20,11 +20,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Development: DEBUG on (it is off unless set), so no SECRET_KEY or HTTPS is needed.
+run: export DEBUG = 1
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_project --host $(HOST):$(PORT)
 	$(SERVE)
 
+lint: export DEBUG = 1
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -5,7 +5,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from .forms import AdminLoginForm
 from .models import User
+
+# The admin's login counts failures like the site's (accounts/throttle.py).
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from .client_address import request_client_address
 from .forms import LoginForm, PasswordResetRequestForm, ResetPasswordForm, SignupForm
 
 
@@ -31,16 +32,19 @@ def safe_next_url(request: HttpRequest) -> str:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(settings.LOGIN_REDIRECT_URL)
+    status = 200
     if request.method == "POST":
-        form = SignupForm(request.POST)
+        form = SignupForm(request.POST, address=request_client_address(request))
         if form.is_valid():
             user = form.save()
             auth.login(request, user)
             messages.success(request, _("Welcome to Relay. Your account is ready."))
             return redirect(settings.LOGIN_REDIRECT_URL)
+        if form.is_throttled():
+            status = 429
     else:
         form = SignupForm()
-    return render(request, "accounts/signup.html", {"form": form})
+    return render(request, "accounts/signup.html", {"form": form}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -93,10 +97,23 @@ def password_change_done(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/password_change_done.html")
 
 
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's view; its form is limited per client address (429 past it) and per inbox."""
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_invalid(self, form) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.is_throttled():
+            response.status_code = 429
+        return response
+
+
 # Django's reset views, with our templates. The form page always leads to the same "sent"
 # page, whether or not the address has an account.
 password_reset = require_http_methods(["GET", "POST"])(
-    auth_views.PasswordResetView.as_view(
+    PasswordResetView.as_view(
         form_class=PasswordResetRequestForm,
         template_name="accounts/password_reset.html",
         subject_template_name="registration/password_reset_subject.txt",

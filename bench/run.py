@@ -626,6 +626,8 @@ def run_all(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             DATABASE_URL=args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
             DEBUG="0",
             SECRET_KEY=SECRET,
+            # Plain http on 127.0.0.1: no redirect to HTTPS.
+            SECURE_SSL_REDIRECT="0",
             LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
             REDIS_URL="",

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -17,13 +18,58 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+# Keys that must never sign anything in production: ours and the ones in examples.
+PLACEHOLDER_SECRET_KEYS = {DEV_SECRET_KEY, "change-me", "changeme", "secret", "..."}
+MIN_SECRET_KEY_LENGTH = 50
 
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    raise ImproperlyConfigured("Set SECRET_KEY: DEBUG is off and the key is the development one.")
+# Off unless set: `make run`, the tests and .env.example turn it on for development.
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY if DEBUG else "")
+
+
+def check_secret_key(key: str) -> None:
+    """Refuse a key that is missing, short, repetitive or a placeholder (Django's W009 rules)."""
+    if not key:
+        raise ImproperlyConfigured("Set SECRET_KEY: DEBUG is off and there is none.")
+    if (
+        key in PLACEHOLDER_SECRET_KEYS
+        or key.startswith("django-insecure")
+        or len(key) < MIN_SECRET_KEY_LENGTH
+        or len(set(key)) < 5
+    ):
+        raise ImproperlyConfigured(
+            f"Set SECRET_KEY to a random value of at least {MIN_SECRET_KEY_LENGTH} characters: "
+            "DEBUG is off and the key is short or a placeholder. Make one with: python -c "
+            '"import secrets; print(secrets.token_urlsafe(50))"'
+        )
+
+
+if not DEBUG:
+    check_secret_key(SECRET_KEY)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+# HTTPS. With DEBUG off every secure choice is on unless the environment turns it off;
+# `manage.py check --deploy` is clean with nothing set but SECRET_KEY and ALLOWED_HOSTS.
+# Behind a proxy that ends TLS, name the header it sets (SECURE_PROXY_SSL_HEADER, e.g.
+# X-Forwarded-Proto) so that Django knows the request was HTTPS (wss:// URLs, redirects).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    # "X-Forwarded-Proto" (its value "https" means HTTPS) or "X-Forwarded-Proto: https".
+    _name, _, _value = _proxy_ssl_header.partition(":")
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _name.strip().upper().replace("-", "_"),
+        _value.strip() or "https",
+    )
+# Origins allowed to POST forms when they differ from the Host header (scheme included), e.g.
+# https://relay.example.com behind a proxy that rewrites Host.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
@@ -34,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
     "accounts",
     "projects",
     "realtime",
@@ -49,7 +96,25 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Content-Security-Policy on every page (django-csp): scripts, styles and everything else from
+# this site's own files only; no inline scripts, handlers or styles. The console's WebSocket
+# goes to this same host, which 'self' covers for ws:// and wss://.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -178,9 +243,11 @@ else:
 RELAY = {
     # Approval timeout override for tests and demos, in seconds; None uses the project's.
     "APPROVAL_TIMEOUT_OVERRIDE": env.float("RELAY_APPROVAL_TIMEOUT_OVERRIDE", default=None),
-    # Header carrying the client address when a trusted proxy sits in front, e.g.
-    # "X-Forwarded-For" (its last hop is taken). Empty: the socket's peer address.
+    # The client address of every request and socket (accounts/client_address.py): the header
+    # trusted proxies append it to, e.g. "X-Forwarded-For", and how many proxies there are
+    # (the address is that many entries from the right). Empty: the peer address.
     "TRUSTED_PROXY_HEADER": env.str("RELAY_TRUSTED_PROXY_HEADER", default=""),
+    "TRUSTED_PROXY_COUNT": env.int("RELAY_TRUSTED_PROXY_COUNT", default=1),
     # A client that stops reading is closed with 4009 once this many bytes wait for it
     # beyond what the server's socket buffer holds.
     "OUTBOUND_LIMIT_BYTES": env.int("RELAY_OUTBOUND_LIMIT_BYTES", default=1024 * 1024),

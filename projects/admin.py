@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,6 +28,9 @@ logger = logging.getLogger(__name__)
 admin.site.site_header = _("Relay administration")
 admin.site.site_title = _("Relay admin")
 admin.site.index_title = _("Operations")
+
+# The project's secret: never a filter, a search field or a sort column of the admin.
+SECRET_FIELD = "admin_key"
 
 LIMIT_FIELDS = [
     "max_connections",
@@ -105,6 +109,15 @@ class ProjectAdmin(admin.ModelAdmin):
         (_("Limits"), {"fields": LIMIT_FIELDS}),
     ]
     actions = ["disable_projects", "enable_projects"]
+
+    # --- Filters ---------------------------------------------------------------------------
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        """Never filter on the admin key: `?admin_key__startswith=` would reveal it, a
+        character at a time, to anyone who may only view projects."""
+        if SECRET_FIELD in lookup.split(LOOKUP_SEP):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     # --- Columns and read-only fields ------------------------------------------------------
 

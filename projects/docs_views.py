@@ -2,12 +2,16 @@
 
 Each page is docs/<name>.md, or docs/<name>.id.md when the language is Indonesian. A file is
 rendered once per process and kept until its modification time changes.
+
+Rendering is safe whatever the files hold: raw HTML in the Markdown is escaped (shown as text),
+and links and images keep only http(s) and relative URLs.
 """
 
 from __future__ import annotations
 
 import html as htmllib
 import logging
+import re
 import threading
 import xml.etree.ElementTree as etree
 from dataclasses import dataclass
@@ -34,9 +38,25 @@ PAGES = {
     "protocol": _("Protocol"),
     "quickstart": _("Quick start"),
     "limits": _("Limits and close codes"),
+    "security": _("Security"),
 }
 
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "toc"]
+
+
+SAFE_SCHEMES = {"http", "https"}
+# Browsers skip control characters and spaces inside a scheme ("java\tscript:").
+_IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20\x7f]+")
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
+
+
+def safe_url(url: str) -> bool:
+    """Whether a link or image URL is http(s) or relative (no javascript:, data:, ...)."""
+    # The serializer keeps character references, which the browser decodes: check the URL
+    # the browser will see.
+    seen = _IGNORED_IN_SCHEME.sub("", htmllib.unescape(url))
+    scheme = _SCHEME.match(seen)
+    return scheme is None or scheme.group(1).lower() in SAFE_SCHEMES
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,18 @@ def _only_link(paragraph: etree.Element | None, link: etree.Element) -> bool:
     return paragraph is not None and paragraph.tag == "p" and list(paragraph) == [link]
 
 
+class _SafeUrls(Treeprocessor):
+    """Drop link targets and image sources that are not http(s) or relative."""
+
+    def run(self, root: etree.Element) -> None:
+        for element in root.iter():
+            attribute = {"a": "href", "img": "src"}.get(element.tag)
+            url = element.get(attribute) if attribute else None
+            if url is not None and not safe_url(url):
+                logger.warning("docs: dropped an unsafe %s URL", element.tag)
+                del element.attrib[attribute]
+
+
 class DocLinksExtension(Extension):
     def __init__(self, page: str) -> None:
         super().__init__()
@@ -118,16 +150,33 @@ class DocLinksExtension(Extension):
         md.treeprocessors.register(_DocLinks(md, self.page), "relay_doc_links", 5)
 
 
+class SafeHtmlExtension(Extension):
+    """Raw HTML is text, not markup; URLs are http(s) or relative."""
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        md.treeprocessors.register(_SafeUrls(md), "relay_safe_urls", 1)
+
+
+def render_markdown(text: str, page: str) -> tuple[str, str]:
+    """(HTML, title) of a page's Markdown; the title is the first level-1 heading, or ""."""
+    md = markdown.Markdown(
+        extensions=[*MARKDOWN_EXTENSIONS, DocLinksExtension(page), SafeHtmlExtension()]
+    )
+    body = md.convert(text)
+    titles = [htmllib.unescape(token["name"]) for token in md.toc_tokens if token["level"] == 1]
+    return body, titles[0] if titles else ""
+
+
 def render_file(name: str, path: Path) -> Rendered:
     """The page's HTML, from the cache unless the file changed since it was rendered."""
     mtime = path.stat().st_mtime
     cached = _cache.get(path)
     if cached is not None and cached.mtime == mtime:
         return cached
-    md = markdown.Markdown(extensions=[*MARKDOWN_EXTENSIONS, DocLinksExtension(name)])
-    body = md.convert(path.read_text(encoding="utf-8"))
-    titles = [htmllib.unescape(token["name"]) for token in md.toc_tokens if token["level"] == 1]
-    rendered = Rendered(mtime=mtime, title=titles[0] if titles else "", html=body)
+    body, title = render_markdown(path.read_text(encoding="utf-8"), name)
+    rendered = Rendered(mtime=mtime, title=title, html=body)
     with _lock:
         _cache[path] = rendered
     logger.debug("rendered %s", path.name)
@@ -154,7 +203,7 @@ def page(request: HttpRequest, name: str) -> HttpResponse:
             "page": name,
             "pages": [(slug, label, reverse(f"docs:{slug}")) for slug, label in PAGES.items()],
             "title": rendered.title or PAGES[name],
-            # Our own files, rendered by us: no user input reaches this HTML.
+            # Rendered by SafeHtmlExtension: raw HTML escaped, only http(s) and relative URLs.
             "body": mark_safe(rendered.html),
         },
     )

@@ -23,6 +23,7 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from accounts.client_address import scope_client_address
 from projects.keys import keys_match
 from projects.models import Project
 
@@ -86,16 +87,6 @@ def header(scope: dict, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def client_address(scope: dict) -> str:
-    trusted = settings.RELAY["TRUSTED_PROXY_HEADER"]
-    if trusted:
-        forwarded = header(scope, trusted.lower().encode())
-        if forwarded:
-            return forwarded.split(",")[-1].strip()
-    client = scope.get("client")
-    return client[0] if client else "unknown"
 
 
 class RelayConsumer(AsyncJsonWebsocketConsumer):
@@ -218,7 +209,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             protocol.RATE_LIMITED_CLOSE_AFTER, protocol.RATE_LIMITED_WINDOW
         )
         self.admin_failures = 0
-        self.address = client_address(self.scope)
+        self.address = scope_client_address(self.scope)
 
         # The id is the first frame; the process is in the project's group already, so a
         # broadcast sent once the client knows its id reaches it (§3).
@@ -333,12 +324,11 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_become_admin(self, request: protocol.BecomeAdmin) -> None:
         project = self.project
-        if await self.registry.admin_failures(project.public_id, self.address) >= (
-            protocol.ADMIN_FAILURES_PER_ADDRESS
-        ):
+        failed = not keys_match(project.admin_key, request.key)
+        # The address's failure limit is checked and this attempt recorded in one step.
+        if not await self.registry.admin_attempt(project.public_id, self.address, failed):
             return self.admin_failed(protocol.TOO_MANY_ATTEMPTS)
-        if not keys_match(project.admin_key, request.key):
-            await self.registry.add_admin_failure(project.public_id, self.address)
+        if failed:
             return self.admin_failed(protocol.INVALID_KEY)
         self.admin_key_used = request.key
         if self.status != Status.ADMIN:

@@ -28,7 +28,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .protocol import ADMIN_FAILURE_WINDOW, Status
+from .protocol import ADMIN_FAILURE_WINDOW, ADMIN_FAILURES_PER_ADDRESS, Status
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ class Registry(Protocol):
     async def get(self, project: str, conn_id: str) -> Entry | None: ...
     async def promote(self, project: str, conn_id: str, status: Status) -> Entry | None: ...
     async def entries(self, project: str) -> list[Entry]: ...
-    async def admin_failures(self, project: str, address: str) -> int: ...
-    async def add_admin_failure(self, project: str, address: str) -> None: ...
+    async def admin_attempt(self, project: str, address: str, failed: bool) -> bool: ...
 
 
 def _promoted(current: Status, wanted: Status) -> Status:
@@ -126,11 +125,14 @@ class MemoryRegistry:
             times.popleft()
         return times
 
-    async def admin_failures(self, project: str, address: str) -> int:
-        return len(self._window(project, address))
-
-    async def add_admin_failure(self, project: str, address: str) -> None:
-        self._window(project, address).append(time.monotonic())
+    async def admin_attempt(self, project: str, address: str, failed: bool) -> bool:
+        """See RedisRegistry.admin_attempt; nothing awaits between the check and the record."""
+        times = self._window(project, address)
+        if len(times) >= ADMIN_FAILURES_PER_ADDRESS:
+            return False
+        if failed:
+            times.append(time.monotonic())
+        return True
 
 
 _ADD = """
@@ -151,6 +153,20 @@ if ARGV[2] == 'admin' or e[2] == 'pending' then
   redis.call('HSET', KEYS[1], ARGV[1], v)
 end
 return v
+"""
+
+# One admin-key attempt (PROTOCOL.md §5), checked and recorded in one step: forget failures
+# older than the window; refuse (0) when the limit is reached; else record a failure if the
+# attempt failed and allow (1). KEYS[1]: the failures; ARGV: now, window, limit, failed,
+# a unique member, expiry in seconds.
+_ADMIN_ATTEMPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[1], ARGV[6])
+end
+return 1
 """
 
 
@@ -189,6 +205,7 @@ class RedisRegistry:
         # Scripts are called with each loop's client; bytes need no client to hash.
         self._add = AsyncScript(None, _ADD.encode())
         self._promote = AsyncScript(None, _PROMOTE.encode())
+        self._admin_attempt = AsyncScript(None, _ADMIN_ATTEMPT.encode())
         self._sync = None
 
     def client(self) -> aioredis.Redis:
@@ -249,22 +266,30 @@ class RedisRegistry:
             self._sync = redis.Redis.from_url(self.url)
         return self._sync
 
-    async def admin_failures(self, project: str, address: str) -> int:
-        client = self.client()
-        key = f"relay:fail:{project}:{address}"
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, "-inf", time.time() - ADMIN_FAILURE_WINDOW)
-            pipe.zcard(key)
-            _, count = await pipe.execute()
-        return count
+    async def admin_attempt(self, project: str, address: str, failed: bool) -> bool:
+        """One attempt to become admin from `address`, in one atomic step across processes.
 
-    async def add_admin_failure(self, project: str, address: str) -> None:
-        client = self.client()
-        key = f"relay:fail:{project}:{address}"
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {uuid.uuid4().hex: time.time()})
-            pipe.expire(key, int(ADMIN_FAILURE_WINDOW) + 1)
-            await pipe.execute()
+        False: the address already has ADMIN_FAILURES_PER_ADDRESS failures in the sliding
+        window, and the attempt is refused (and not recorded). True: the attempt may proceed,
+        and it is recorded as a failure when `failed`.
+        """
+        allowed = await self._admin_attempt(
+            client=self.client(),
+            keys=[admin_failures_key(project, address)],
+            args=[
+                repr(time.time()),
+                ADMIN_FAILURE_WINDOW,
+                ADMIN_FAILURES_PER_ADDRESS,
+                "1" if failed else "0",
+                uuid.uuid4().hex,
+                int(ADMIN_FAILURE_WINDOW) + 1,
+            ],
+        )
+        return bool(allowed)
+
+
+def admin_failures_key(project: str, address: str) -> str:
+    return f"relay:fail:{project}:{address}"
 
 
 _registry: Registry | None = None

@@ -98,8 +98,8 @@ def test_post_without_csrf_token_is_forbidden(alice):
 # Throttling
 
 
-def test_account_refuses_the_right_password_after_too_many_failures(client, alice):
-    for _ in range(throttle.ACCOUNT_LIMIT):
+def test_account_refuses_the_right_password_from_an_address_with_too_many_failures(client, alice):
+    for _ in range(throttle.PAIR_LIMIT):
         assert post(client, WRONG).status_code == 200
     response = post(client, RIGHT)
     assert response.status_code == 429
@@ -108,10 +108,16 @@ def test_account_refuses_the_right_password_after_too_many_failures(client, alic
     assert logged_in_user_id(client) is None
 
 
-def test_account_limit_counts_failures_from_every_address(client, alice):
-    for n in range(throttle.ACCOUNT_LIMIT):
-        post(client, WRONG, address=f"10.0.1.{n}")
-    assert post(client, RIGHT, address="10.0.2.1").status_code == 429
+def test_strangers_failures_do_not_lock_the_owner_out_from_her_own_address(client, alice):
+    # Wrong passwords for alice from many addresses, as many as each address may make.
+    for n in range(5):
+        for _ in range(throttle.PAIR_LIMIT):
+            post(client, WRONG, address=f"10.0.1.{n}")
+        assert post(client, RIGHT, address=f"10.0.1.{n}").status_code == 429
+    # Her own address has not failed: the right password logs her in.
+    response = post(client, RIGHT, address="10.0.2.1")
+    assert response.status_code == 302
+    assert logged_in_user_id(client) == str(alice.pk)
 
 
 def test_address_refuses_everyone_after_too_many_failures(client, alice, mallory):
@@ -127,27 +133,55 @@ def test_address_refuses_everyone_after_too_many_failures(client, alice, mallory
 
 def test_unknown_email_is_throttled_like_a_known_one(client):
     data = {"email": "nobody@example.com", "password": "guess"}
-    for n in range(throttle.ACCOUNT_LIMIT):
-        post(client, data, address=f"10.0.3.{n}")
-    response = post(client, data, address="10.0.4.1")
-    assert response.status_code == 429
+    for _ in range(throttle.PAIR_LIMIT):
+        post(client, data)
+    assert post(client, data).status_code == 429
 
 
-def test_success_clears_the_account_count(client, alice):
-    for _ in range(throttle.ACCOUNT_LIMIT - 1):
+def test_success_clears_the_count_of_the_account_from_that_address(client, alice):
+    for _ in range(throttle.PAIR_LIMIT - 1):
         post(client, WRONG)
     assert post(client, RIGHT).status_code == 302
     client.logout()
-    for _ in range(throttle.ACCOUNT_LIMIT - 1):
+    for _ in range(throttle.PAIR_LIMIT - 1):
         post(client, WRONG)
     # Without the reset, this would be the sixth failure in the window: refused.
     assert post(client, RIGHT).status_code == 302
 
 
 def test_right_password_works_again_once_the_window_passes(client, alice, clock):
-    for _ in range(throttle.ACCOUNT_LIMIT):
+    for _ in range(throttle.PAIR_LIMIT):
         post(client, WRONG)
     assert post(client, RIGHT).status_code == 429
     clock(throttle.WINDOW_SECONDS + 1)
     assert post(client, RIGHT).status_code == 302
     assert logged_in_user_id(client) == str(alice.pk)
+
+
+@pytest.fixture
+def behind_one_proxy(settings):
+    settings.RELAY = {
+        **settings.RELAY,
+        "TRUSTED_PROXY_HEADER": "X-Forwarded-For",
+        "TRUSTED_PROXY_COUNT": 1,
+    }
+
+
+def test_behind_a_proxy_failures_count_against_the_address_the_proxy_saw(
+    client, alice, behind_one_proxy
+):
+    # Each attempt claims another address first; the proxy appends the one it saw.
+    for n in range(throttle.PAIR_LIMIT):
+        post(client, WRONG, address="10.0.0.1", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.5")
+    response = post(client, RIGHT, address="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert response.status_code == 429
+    # Another client of the same proxy is not throttled.
+    response = post(client, RIGHT, address="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.6")
+    assert response.status_code == 302
+
+
+def test_without_a_proxy_setting_the_forwarded_header_is_ignored(client, alice):
+    for n in range(throttle.PAIR_LIMIT):
+        post(client, WRONG, address="10.0.0.1", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+    response = post(client, RIGHT, address="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.99")
+    assert response.status_code == 429

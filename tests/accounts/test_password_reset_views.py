@@ -138,8 +138,8 @@ def test_rejects_a_weak_new_password(client, alice):
 
 
 def test_new_password_lifts_the_login_limit(client, alice):
-    for n in range(throttle.ACCOUNT_LIMIT):
-        throttle.record_failure("alice@example.com", f"10.0.5.{n}")
+    for _ in range(throttle.PAIR_LIMIT):
+        throttle.record_failure("alice@example.com", "127.0.0.1")
     assert throttle.is_throttled("alice@example.com", "127.0.0.1")
     form_page = client.get(confirm_url(alice)).url
     client.post(form_page, NEW)
@@ -163,3 +163,26 @@ def test_rejects_wrong_methods(client, method, url):
 
 def test_confirm_rejects_put(client, alice):
     assert client.put(confirm_url(alice)).status_code == 405
+
+
+def test_reset_emails_to_one_inbox_are_limited_whoever_asks(client, alice):
+    for n in range(11):
+        response = client.post(URL, {"email": "alice@example.com"}, REMOTE_ADDR=f"10.0.6.{n}")
+        # The same page every time: nobody learns whether an email went out.
+        assert response.status_code == 302
+        assert response.url == SENT_URL
+    assert len(mail.outbox) == throttle.RESET_INBOX.count
+
+
+def test_reset_requests_from_one_address_are_limited(client, alice, mallory):
+    for n in range(throttle.RESET_ADDRESS.count):
+        response = client.post(URL, {"email": f"someone{n}@example.com"}, REMOTE_ADDR="10.0.7.1")
+        assert response.status_code == 302
+    response = client.post(URL, {"email": "alice@example.com"}, REMOTE_ADDR="10.0.7.1")
+    assert response.status_code == 429
+    assert response.context["form"].has_error("__all__", code="throttled")
+    assert mail.outbox == []
+    # Another address may still ask.
+    response = client.post(URL, {"email": "alice@example.com"}, REMOTE_ADDR="10.0.7.2")
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import resolve_url
 from django.urls import reverse
 
+from accounts import throttle
 from accounts.forms import SignupForm
 
 from .conftest import logged_in_user_id
@@ -108,3 +109,17 @@ def test_form_requires_every_field():
     assert form.has_error("email", code="required")
     assert form.has_error("password1", code="required")
     assert form.has_error("password2", code="required")
+
+
+def test_sign_ups_from_one_address_are_limited(client):
+    for n in range(throttle.SIGNUP_ADDRESS.count):
+        response = client.post(URL, data(email=f"user{n}@example.com"), REMOTE_ADDR="10.0.8.1")
+        assert response.status_code == 302
+        client.logout()
+    response = client.post(URL, data(email="one-more@example.com"), REMOTE_ADDR="10.0.8.1")
+    assert response.status_code == 429
+    assert response.context["form"].has_error("__all__", code="throttled")
+    assert not User.objects.filter(email="one-more@example.com").exists()
+    # Another address may still sign up.
+    response = client.post(URL, data(email="one-more@example.com"), REMOTE_ADDR="10.0.8.2")
+    assert response.status_code == 302

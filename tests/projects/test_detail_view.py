@@ -33,6 +33,18 @@ def test_websocket_url_uses_wss_behind_tls(alice_client, project):
     assert response.context["ws_url"] == f"wss://testserver/ws/{project.public_id}/"
 
 
+def test_websocket_url_uses_wss_behind_a_tls_proxy_that_says_so(alice_client, project, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLOWED_HOSTS = ["relay.example.com"]
+    url = detail_url(project)
+
+    response = alice_client.get(url, HTTP_HOST="relay.example.com", HTTP_X_FORWARDED_PROTO="https")
+    assert response.context["ws_url"] == f"wss://relay.example.com/ws/{project.public_id}/"
+    # A client talking plain http to the proxy gets ws://.
+    response = alice_client.get(url, HTTP_HOST="relay.example.com", HTTP_X_FORWARDED_PROTO="http")
+    assert response.context["ws_url"] == f"ws://relay.example.com/ws/{project.public_id}/"
+
+
 def test_websocket_url_uses_the_host_the_page_was_asked_for(alice_client, project, settings):
     settings.ALLOWED_HOSTS = ["relay.example.com"]
 

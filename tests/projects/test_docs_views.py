@@ -8,7 +8,7 @@ from projects import docs_views
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["protocol", "quickstart", "limits"]
+PAGES = ["protocol", "quickstart", "limits", "security"]
 
 
 @pytest.fixture(autouse=True)
@@ -156,3 +156,12 @@ def test_rejects_post(client):
 def test_signed_in_users_see_the_docs_too(client, alice):
     client.force_login(alice)
     assert client.get(reverse("docs:protocol")).status_code == 200
+
+
+def test_security_page_in_both_languages(client):
+    response = client.get(reverse("docs:security"))
+    assert "Security</h1>" in response.text
+    assert "Deployment checklist behind a TLS proxy" in response.text
+    response = client.get(reverse("docs:security"), HTTP_ACCEPT_LANGUAGE="id")
+    assert "Keamanan</h1>" in response.text
+    assert "Daftar periksa pemasangan" in response.text

@@ -20,7 +20,7 @@ from django.conf import settings
 from projects.keys import keys_match
 from projects.models import Project
 
-from . import control, protocol, stats
+from . import control, metrics, protocol, stats
 from . import delivery as groups
 from .delivery import Delivery
 from .hub import get_hub
@@ -109,6 +109,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.closing = False
         self.timer: asyncio.Task | None = None
         self.writer: asyncio.Task | None = None
+        self.close_code: int | None = None  # the server's, once it closes
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
@@ -118,6 +119,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             if self.conn_id is not None:
                 try:
                     await send({"type": "websocket.close", "code": int(Close.SERVER_RESTARTING)})
+                    metrics.closed(Close.SERVER_RESTARTING)
                     await self.leave()
                 except Exception:
                     logger.debug("could not say goodbye to %s", self.conn_id, exc_info=True)
@@ -161,6 +163,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             )
         self.conn_id = conn_id
         self.status = Status.PENDING
+        metrics.connection_status(None, self.status)
         self.admin_key_used: str | None = None
         self.groups_joined: set[str] = set()
         now = time.monotonic()
@@ -198,6 +201,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.timer = None
 
     async def websocket_disconnect(self, message: dict) -> None:
+        metrics.closed(self.close_code or message.get("code", 1005))
         await self.leave()
         raise StopConsumer()
 
@@ -205,6 +209,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if self.conn_id is None:
             return
         conn_id, self.conn_id = self.conn_id, None
+        metrics.connection_status(self.status, None)
         self.closing = True
         self.outbox.clear()
         self.settle()
@@ -236,6 +241,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     # --- Frames from the client -----------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        metrics.frame_in()
         if self.conn_id is None:
             return
         allowed = self.bucket.take(time.monotonic())
@@ -289,6 +295,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             return self.admin_failed(protocol.INVALID_KEY)
         self.admin_key_used = request.key
         if self.status != Status.ADMIN:
+            metrics.connection_status(self.status, Status.ADMIN)
             self.status = Status.ADMIN
             self.settle()
             await self.registry.promote(project.public_id, self.conn_id, Status.ADMIN)
@@ -344,6 +351,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if self.conn_id is None:
             return
         if self.status == Status.PENDING:
+            metrics.connection_status(self.status, Status.APPROVED)
             self.status = Status.APPROVED
             self.settle()
             for group in self.wanted_groups() - self.groups_joined:
@@ -382,6 +390,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     # --- Output: one ordered outbox per connection -----------------------------------------
 
     def send_frame(self, frame: dict) -> None:
+        if frame.get("event") == "error":
+            metrics.error_sent(frame["code"])
         self.push_text(protocol.encode(frame))
 
     def push_text(self, text: str) -> None:
@@ -389,6 +399,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
 
     def close_with(self, code: int) -> None:
         """Close after the frames already queued (plain int: servers check `type(code)`)."""
+        self.close_code = self.close_code or int(code)
         self.enqueue({"type": "websocket.close", "code": int(code)}, 0)
         self.closing = True
 
@@ -404,6 +415,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     def abandon(self, code: int) -> None:
         """The client does not read: drop what waits for it, stop the writer stuck behind it,
         and close (the server aborts the socket if even the close frame cannot go out)."""
+        self.close_code = int(code)
         self.outbox.clear()
         self.outbox_bytes = 0
         self.closing = True
@@ -436,6 +448,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 message = self.outbox.popleft()
                 if message["type"] == "websocket.send":
                     self.outbox_bytes -= len(message["text"])
+                    metrics.frame_out()
                 await self.base_send(message)
         except Exception:
             # The socket is gone; websocket.disconnect follows and cleans up.

@@ -19,6 +19,8 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 # Message types in a hub's mailbox.
@@ -93,7 +95,8 @@ class Hub:
     async def _ensure_layer_group(self, group: str) -> None:
         if group not in self.layer_groups:
             self.layer_groups.add(group)
-            await self.layer.group_add(group, self.channel)
+            with metrics.layer_call("group_add"):
+                await self.layer.group_add(group, self.channel)
             from .registry import get_registry
 
             await get_registry().hub_joined(self.channel, group)
@@ -109,26 +112,32 @@ class Hub:
     # --- Sending (through the layer, so that everything arrives in order) -----------------
 
     async def to_group(self, group: str, text: str) -> None:
-        await self.layer.group_send(group, {"type": GROUP_TEXT, "group": group, "text": text})
+        with metrics.layer_call("group_send"):
+            await self.layer.group_send(group, {"type": GROUP_TEXT, "group": group, "text": text})
 
     async def to_connection(self, channel: str, conn_id: str, text: str) -> None:
-        await self.layer.send(channel, {"type": DIRECT_TEXT, "conn": conn_id, "text": text})
+        with metrics.layer_call("send"):
+            await self.layer.send(channel, {"type": DIRECT_TEXT, "conn": conn_id, "text": text})
 
     async def admit(self, channel: str, group: str) -> None:
         """Put another process's hub in a group now, ahead of its connection's approval."""
-        await self.layer.group_add(group, channel)
+        with metrics.layer_call("group_add"):
+            await self.layer.group_add(group, channel)
 
     async def approve(self, channel: str, conn_id: str) -> None:
-        await self.layer.send(channel, {"type": APPROVED, "conn": conn_id})
+        with metrics.layer_call("send"):
+            await self.layer.send(channel, {"type": APPROVED, "conn": conn_id})
 
     async def project_changed(self, group: str, change: str) -> None:
-        await self.layer.group_send(group, {"type": PROJECT, "group": group, "change": change})
+        with metrics.layer_call("group_send"):
+            await self.layer.group_send(group, {"type": PROJECT, "group": group, "change": change})
 
     # --- The mailbox ----------------------------------------------------------------------
 
     async def _run(self) -> None:
         while True:
-            message = await self.layer.receive(self.channel)
+            with metrics.layer_call("receive"):
+                message = await self.layer.receive(self.channel)
             try:
                 self.handle(message)
             except Exception:

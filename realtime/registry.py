@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.commands.core import AsyncScript
 
-from . import stats
+from . import metrics, stats
 from .protocol import ADMIN_FAILURE_WINDOW, Status
 
 logger = logging.getLogger(__name__)
@@ -279,17 +279,20 @@ def _heartbeat_loop(url: str) -> None:
 
     client = redis.Redis.from_url(url)
     ticks = 0
+    renewed = time.monotonic()
     while True:
         try:
             stats.flush(client)
             if ticks % int(HEARTBEAT_EVERY) == 0:
                 client.set(_server_key(SERVER_ID), "1", ex=HEARTBEAT_TTL)
+                renewed = time.monotonic()
                 for raw in client.smembers(SERVERS_KEY):
                     server = raw.decode()
                     if server != SERVER_ID and not client.exists(_server_key(server)):
                         forget_server(client, server)
         except Exception:
             logger.exception("registry heartbeat failed; trying again")
+        metrics.heartbeat(time.monotonic() - renewed)
         ticks += 1
         time.sleep(1)
 
@@ -315,6 +318,7 @@ def forget_server(client, server: str) -> list[tuple[str, str]]:
         async_to_sync(layer.group_discard)(group, channel)
     client.delete(_server_conns_key(server), _server_groups_key(server))
     client.srem(SERVERS_KEY, server)
+    metrics.sweep(len(gone))
 
     async def tell_admins() -> None:
         delivery = Delivery()

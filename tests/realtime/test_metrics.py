@@ -83,6 +83,7 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+CLOSES = "relay_closes_total"
 NONE_CONNECTED = {"pending": 0.0, "approved": 0.0, "admin": 0.0}
 
 
@@ -117,20 +118,21 @@ async def test_a_session_shows_in_the_counters(start_server, alice, kind):
     assert frame == error(frame, "project_not_found")
     assert await closed_with(refused) == 4004
 
+    vanishing, _ = await open_socket(server, project.public_id)
+    vanishing.transport.abort()  # no close frame: the TCP connection just ends
+
+    closes = {"4321": 1, "4004": 1, "1006": 1}
     page = await scrape_until(
         server,
-        lambda p: (
-            value(p, "relay_closes_total", code="4321") == 1
-            and value(p, "relay_closes_total", code="4004") == 1
-        ),
+        lambda p: all(value(p, "relay_closes_total", code=c) == n for c, n in closes.items()),
     )
     assert connections(page) == NONE_CONNECTED
-    assert value(page, "relay_closes_total", code="4321") == 1
-    assert value(page, "relay_closes_total", code="4004") == 1
+    counted = {dict(labels)["code"]: v for (name, labels), v in page.items() if name == CLOSES}
+    assert counted == closes  # each close once: the server's 4004 not again as the client's echo
     assert value(page, "relay_error_frames_total", code="project_not_found") == 1
     assert value(page, "relay_error_frames_total", code="invalid_json") == 1
     assert value(page, "relay_frames_received_total") == 3
-    assert value(page, "relay_frames_sent_total") == 5
+    assert value(page, "relay_frames_sent_total") == 6  # + the refused error, the lost id
     assert value(page, "relay_layer_send_failures_total", operation="group_send") == 0
     assert_no_traceback(server)
 

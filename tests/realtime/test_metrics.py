@@ -137,6 +137,32 @@ async def test_a_session_shows_in_the_counters(start_server, alice, kind):
     assert_no_traceback(server)
 
 
+async def test_approval_moves_a_connection_between_statuses(start_server, alice):
+    project = await new_project(alice)
+    server = await sync_to_async(start_server)()
+    admin, _ = await open_socket(server, project.public_id)
+    async with admin:
+        await become_admin(admin, project.admin_key)
+        guest, guest_id = await open_socket(server, project.public_id)
+        assert await recv(admin) == {"from": "system", "new_id": guest_id}
+        page = await scrape(server)
+        assert connections(page) == {"pending": 1.0, "approved": 0.0, "admin": 1.0}
+
+        await send(admin, {"to": "system", "event": "approved", "id": guest_id})
+        assert (await recv(admin))["status"] == "success"
+        assert await recv(guest) == {"from": "system", "event": "approved", "id": guest_id}
+        page = await scrape(server)
+        assert connections(page) == {"pending": 0.0, "approved": 1.0, "admin": 1.0}
+
+        await guest.close()
+        assert await recv(admin) == {"from": "system", "left_id": guest_id}
+        page = await scrape(server)
+        assert connections(page) == {"pending": 0.0, "approved": 0.0, "admin": 1.0}
+    page = await scrape_until(server, lambda p: connections(p) == NONE_CONNECTED)
+    assert connections(page) == NONE_CONNECTED
+    assert value(page, CLOSES, code="1000") == 2
+
+
 async def test_processes_sharing_a_directory_report_their_sum(start_server, alice, tmp_path):
     project = await new_project(alice)
     shared = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}

@@ -115,3 +115,11 @@ def test_bearer_token_matches():
     assert not bearer_token_matches(f"Bearer {TOKEN}", "")
     assert not bearer_token_matches("Bearer ", "")
     assert not bearer_token_matches(f"Token {TOKEN}", TOKEN)
+
+
+def test_outsider_gets_the_404_of_a_missing_page(client, url, settings):
+    settings.DEBUG = False
+    hidden = client.get(url, REMOTE_ADDR=OUTSIDER)
+    missing = client.get("/no-such-page", REMOTE_ADDR=OUTSIDER)
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.content == missing.content

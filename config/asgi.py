@@ -9,7 +9,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from realtime import daphne_compat  # noqa: E402
+from realtime import daphne_compat, metrics  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 daphne_compat.install()
@@ -20,5 +20,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": URLRouter(websocket_urlpatterns),
+        # Startup and shutdown (uvicorn): the metrics of a stopping process (realtime/metrics.py).
+        "lifespan": metrics.lifespan,
     }
 )

@@ -251,6 +251,9 @@ RELAY = {
     # A client that stops reading is closed with 4009 once this many bytes wait for it
     # beyond what the server's socket buffer holds.
     "OUTBOUND_LIMIT_BYTES": env.int("RELAY_OUTBOUND_LIMIT_BYTES", default=1024 * 1024),
+    # /metrics (Prometheus) is open to loopback clients, and to anyone sending
+    # "Authorization: Bearer <this token>" when it is set. Empty: loopback only.
+    "METRICS_TOKEN": env.str("RELAY_METRICS_TOKEN", default=""),
 }
 
 LOGGING = {

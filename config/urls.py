@@ -6,5 +6,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("docs/", include("projects.docs_urls")),
+    path("", include("realtime.urls")),
     path("", include("projects.urls")),
 ]

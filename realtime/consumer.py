@@ -27,7 +27,7 @@ from accounts.client_address import scope_client_address
 from projects.keys import keys_match
 from projects.models import Project
 
-from . import control, liveness, protocol, stats
+from . import control, liveness, metrics, protocol, stats
 from .delivery import Delivery
 from .hub import ADMINS, BROADCASTS, EVERYONE, get_hub
 from .protocol import Close, Code, Policy, Status
@@ -112,6 +112,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.registered = False
         self.status = Status.PENDING
         self.stale = False  # the project changed while connect() was reading it
+        self.close_code: int | None = None  # the server's, once it closes
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
@@ -121,6 +122,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             if self.conn_id is not None:
                 try:
                     await send({"type": "websocket.close", "code": int(Close.SERVER_RESTARTING)})
+                    metrics.closed(Close.SERVER_RESTARTING)
                 except Exception:
                     logger.debug("could not say goodbye to %s", self.conn_id, exc_info=True)
             raise
@@ -202,6 +204,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 Close.TOO_MANY_CONNECTIONS,
             )
         self.registered = True
+        metrics.connection_status(None, self.status)
         self.admin_key_used: str | None = None
         now = time.monotonic()
         self.bucket = protocol.TokenBucket(project.rate_burst, project.rate_per_second, now)
@@ -240,6 +243,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.timer = None
 
     async def websocket_disconnect(self, message: dict) -> None:
+        metrics.closed(self.close_code or message.get("code", 1005))
         await self.leave()
         raise StopConsumer()
 
@@ -256,6 +260,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if not self.registered:
             return
         self.registered = False
+        metrics.connection_status(self.status, None)
         try:
             if await self.registry.remove(self.public_id, conn_id):
                 await self.delivery.left(self.public_id, conn_id)
@@ -278,6 +283,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     # --- Frames from the client -----------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        metrics.frame_in()
         if not self.registered or self.closing:
             return
         allowed = self.bucket.take(time.monotonic())
@@ -332,6 +338,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             return self.admin_failed(protocol.INVALID_KEY)
         self.admin_key_used = request.key
         if self.status != Status.ADMIN:
+            metrics.connection_status(self.status, Status.ADMIN)
             self.status = Status.ADMIN
             self.settle()
             await self.registry.promote(project.public_id, self.conn_id, Status.ADMIN)
@@ -396,6 +403,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if not self.registered:
             return
         if self.status == Status.PENDING:
+            metrics.connection_status(self.status, Status.APPROVED)
             self.status = Status.APPROVED
             self.settle()
             self.sync_audiences()
@@ -441,6 +449,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     # --- Output: one ordered outbox per connection -----------------------------------------
 
     def send_frame(self, frame: dict) -> None:
+        if frame.get("event") == "error":
+            metrics.error_sent(frame["code"])
         self.push_text(protocol.encode(frame))
 
     def push_text(self, text: str) -> None:
@@ -449,6 +459,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     def close_with(self, code: int) -> None:
         """Close after the frames already queued (plain int: servers check `type(code)`)."""
         self.enqueue({"type": "websocket.close", "code": int(code)}, 0)
+        self.close_code = self.close_code or int(code)
         self.closing = True
 
     def enqueue(self, message: dict, size: int) -> None:
@@ -466,6 +477,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.outbox.clear()
         self.outbox_bytes = 0
         self.closing = True
+        self.close_code = int(code)
         if self.writer is not None:
             self.writer.cancel()
         asyncio.get_running_loop().create_task(
@@ -495,6 +507,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 message = self.outbox.popleft()
                 if message["type"] == "websocket.send":
                     self.outbox_bytes -= len(message["text"])
+                    metrics.frame_out()
                 await self.base_send(message)
         except Exception:
             # The socket is gone; websocket.disconnect follows and cleans up.

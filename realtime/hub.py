@@ -28,6 +28,8 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 # Message types in a hub's mailbox.
@@ -144,7 +146,8 @@ class Hub:
         if local.joined is None:
             local.joined = asyncio.get_running_loop().create_future()
             try:
-                await self.layer.group_add(project_group(public_id), self.channel)
+                with metrics.layer_call("group_add"):
+                    await self.layer.group_add(project_group(public_id), self.channel)
             except BaseException as exc:
                 joined, local.joined = local.joined, None
                 joined.set_exception(exc)
@@ -168,10 +171,12 @@ class Hub:
 
     async def to_project(self, public_id: str, audience: str, text: str) -> None:
         message = {"type": PROJECT_TEXT, "project": public_id, "audience": audience, "text": text}
-        await self.layer.group_send(project_group(public_id), message)
+        with metrics.layer_call("group_send"):
+            await self.layer.group_send(project_group(public_id), message)
 
     async def to_connection(self, channel: str, conn_id: str, text: str) -> None:
-        await self.layer.send(channel, {"type": DIRECT_TEXT, "conn": conn_id, "text": text})
+        with metrics.layer_call("send"):
+            await self.layer.send(channel, {"type": DIRECT_TEXT, "conn": conn_id, "text": text})
 
     async def approve(self, channel: str, conn_id: str, wait: bool) -> None:
         """Tell a connection's process it was approved; with `wait`, return once it has
@@ -181,7 +186,8 @@ class Hub:
             await self.start()
             await self._round_trip(channel, message)
         else:
-            await self.layer.send(channel, message)
+            with metrics.layer_call("send"):
+                await self.layer.send(channel, message)
 
     async def barrier(self) -> None:
         """Return once this mailbox has handled everything this process sent before.
@@ -197,7 +203,8 @@ class Hub:
         token = uuid.uuid4().hex
         done = self.acks[token] = asyncio.get_running_loop().create_future()
         try:
-            await self.layer.send(channel, {**message, "reply": self.channel, "token": token})
+            with metrics.layer_call("send"):
+                await self.layer.send(channel, {**message, "reply": self.channel, "token": token})
             await asyncio.wait_for(done, APPROVAL_ACK_TIMEOUT)
         except TimeoutError:
             logger.warning("%s to %s not answered in time", message["type"], channel)
@@ -206,7 +213,8 @@ class Hub:
 
     async def project_changed(self, public_id: str, change: str) -> None:
         message = {"type": PROJECT, "project": public_id, "change": change}
-        await self.layer.group_send(project_group(public_id), message)
+        with metrics.layer_call("group_send"):
+            await self.layer.group_send(project_group(public_id), message)
 
     # --- The mailbox ----------------------------------------------------------------------
 
@@ -218,6 +226,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                metrics.layer_failure("receive")
                 wait = RECEIVE_BACKOFF[min(failures, len(RECEIVE_BACKOFF) - 1)]
                 if not failures:
                     logger.warning("hub mailbox unreadable (%s); retrying", exc)
@@ -227,6 +236,8 @@ class Hub:
             if failures:
                 failures = 0
                 logger.warning("hub mailbox readable again")
+                # What was sent to it meanwhile may be lost (pub/sub keeps nothing).
+                metrics.layer_drop("mailbox_reconnect")
                 self._spawn(self._recovered())
             self.handle(message)
 

@@ -23,7 +23,7 @@ import weakref
 
 from redis.commands.core import AsyncScript
 
-from . import stats
+from . import metrics, stats
 from .delivery import Delivery
 from .hub import Hub
 from .registry import (
@@ -128,42 +128,47 @@ class Liveness:
 
     async def sweep_dead(self) -> list[tuple[str, str]]:
         """Forget every process whose heartbeat expired; tell their projects' admins."""
-        client = self.registry.client()
         gone: list[tuple[str, str]] = []
-        for raw in await client.smembers(SERVERS_KEY):
+        for raw in await self.registry.client().smembers(SERVERS_KEY):
             server = raw.decode()
-            if server == SERVER_ID:
-                continue
-            swept = await self._sweep(
-                client=client,
-                keys=[
-                    _server_key(server),
-                    _sweep_key(server),
-                    _server_conns_key(server),
-                    SERVERS_KEY,
-                    _server_groups_key(server),
-                ],
-                args=[server, SERVER_ID],
-            )
-            if not swept:
-                continue
-            connections, groups = swept
-            for raw_group in groups:
-                group, channel = raw_group.decode().split(" ", 1)
-                await self.hub.layer.group_discard(group, channel)
-            lost = [tuple(member.decode().split(" ", 1)) for member in connections]
-            delivery = Delivery(self.hub)
-            for public_id, conn_id in lost:
-                await delivery.left(public_id, conn_id)
-            logger.info("forgot %d connections of dead server %s", len(lost), server)
-            gone.extend(lost)
+            if server != SERVER_ID:
+                gone.extend(await self.sweep(server))
         return gone
+
+    async def sweep(self, server: str) -> list[tuple[str, str]]:
+        """Forget `server` if its heartbeat expired (and nobody swept it yet): its connections
+        (returned as (public id, connection id)) and its mailbox's groups."""
+        swept = await self._sweep(
+            client=self.registry.client(),
+            keys=[
+                _server_key(server),
+                _sweep_key(server),
+                _server_conns_key(server),
+                SERVERS_KEY,
+                _server_groups_key(server),
+            ],
+            args=[server, SERVER_ID],
+        )
+        if not swept:
+            return []
+        connections, groups = swept
+        for raw_group in groups:
+            group, channel = raw_group.decode().split(" ", 1)
+            await self.hub.layer.group_discard(group, channel)
+        lost = [tuple(member.decode().split(" ", 1)) for member in connections]
+        delivery = Delivery(self.hub)
+        for public_id, conn_id in lost:
+            await delivery.left(public_id, conn_id)
+        logger.info("forgot %d connections of dead server %s", len(lost), server)
+        metrics.sweep(len(lost))
+        return lost
 
     async def run(self) -> None:
         ticks = 0
         while True:
             await asyncio.sleep(BEAT_EVERY)
             ticks += 1
+            metrics.heartbeat(time.monotonic() - self.last_beat)
             try:
                 await self.beat()
                 await self.record_groups()

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "realtime"
+
+urlpatterns = [
+    path("metrics", views.metrics_page, name="metrics"),
+]

@@ -33,8 +33,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
+# PYTEST_ARGS narrows the run (.ci/run: `-m redis` for the second Redis layer).
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks (bench/): `make bench` measures every server configuration against the reference
 # relay and writes docs/performance.md and docs/perf/ (about 15 minutes on 2 cores);

@@ -22,6 +22,7 @@ from projects.models import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("REDIS_URL", "")
+DEFAULT_SERVER = os.environ.get("RELAY_TEST_SERVER", "daphne")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -134,11 +135,15 @@ def start_server(transactional_db):
     """Start real server processes on the test database (and Redis, when REDIS_URL is set).
 
     `server` is "daphne" or "uvicorn"; `args` are that server's options; other keyword
-    arguments become environment variables of the process.
+    arguments become environment variables of the process. Without `server`, RELAY_TEST_SERVER
+    chooses (daphne unless set): .ci/run runs the end-to-end tests under daphne (`make run`)
+    on the embedded default and under uvicorn (the README's production command) on
+    PostgreSQL and Redis.
     """
     servers: list[Server] = []
 
-    def start(args: tuple[str, ...] = (), server: str = "daphne", **env_overrides: str) -> Server:
+    def start(args: tuple[str, ...] = (), server: str = "", **env_overrides: str) -> Server:
+        server = server or DEFAULT_SERVER
         env = {
             **os.environ,
             "DATABASE_URL": database_url_for_servers(),

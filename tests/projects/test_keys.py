@@ -1,5 +1,7 @@
 import re
 
+import pytest
+
 from projects import keys
 
 ADMIN_KEY = re.compile(r"[A-Za-z0-9]{40}")
@@ -40,3 +42,8 @@ def test_keys_do_not_match_another_key():
     assert not keys.keys_match(key, key + "x")
     assert not keys.keys_match(key, key.swapcase())
     assert not keys.keys_match(key, "")
+
+
+@pytest.mark.parametrize("given", ["\ud800", "\udfff" * 40, "a\ud83d", ""])
+def test_any_string_is_compared_lone_surrogates_included(given):
+    assert not keys.keys_match(keys.new_admin_key(), given)

@@ -1,6 +1,7 @@
 """The rules of ../shared/PROTOCOL.md as plain calls: no socket, no layer, no database."""
 
 import json
+import uuid
 
 import pytest
 
@@ -730,3 +731,27 @@ def test_unknown_recipient_carries_to(policy, sender, recipient):
 def test_not_approved_does_not_carry_to():
     refusal = protocol.can_address(CONN_ID, Status.PENDING, Status.APPROVED, Policy.RESTRICTED)
     assert "to" not in refusal.frame()
+
+
+def test_connection_ids_are_canonical_lower_case_uuid4():
+    assert protocol.is_connection_id("20d2e4f5-2986-427c-bc85-3d2c10fa564b")
+    assert protocol.is_connection_id(str(uuid.uuid4()))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "20D2E4F5-2986-427C-BC85-3D2C10FA564B",
+        "20d2e4f52986427cbc853d2c10fa564b",
+        "20d2e4f5-2986-127c-bc85-3d2c10fa564b",
+        "20d2e4f5-2986-427c-bc85-3d2c10fa564b\n",
+        "\ud800",
+        "20d2e4f5-2986-427c-bc85-3d2c10fa564\ud800",
+        "all",
+        "",
+        None,
+        42,
+    ],
+)
+def test_anything_else_names_no_connection(value):
+    assert not protocol.is_connection_id(value)

@@ -17,6 +17,7 @@ The same task moves this process's message counts into Redis once a second (`sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
@@ -159,12 +160,10 @@ class Liveness:
         connections, groups = swept
         for raw_group in groups:
             group, channel = raw_group.decode().split(" ", 1)
-            try:
+            # A channel name another kind of layer made (processes of one deployment share
+            # one layer; a test database can hold both) has nothing to discard here.
+            with contextlib.suppress(TypeError, ValueError):
                 await self.hub.layer.group_discard(group, channel)
-            except (TypeError, ValueError):
-                # A channel name another kind of layer made (processes of one deployment
-                # share one layer; a test database can hold both): nothing to discard here.
-                pass
         lost = [tuple(member.decode().split(" ", 1)) for member in connections]
         delivery = Delivery(self.hub)
         for public_id, conn_id in lost:

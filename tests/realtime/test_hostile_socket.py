@@ -234,6 +234,7 @@ CASES = [
         ("closes", 1007),
     ),
     Case("text_over_one_mebibyte", lambda: text("x" * (MIB + 1)), ("closes", 1009)),
+    Case("binary_over_one_mebibyte", lambda: frame(b"\x00" * (MIB + 1), BINARY), ("closes", 1009)),
     Case(
         "fragmented_text_over_one_mebibyte",
         lambda: (

@@ -443,3 +443,36 @@ async def test_upgrade_without_a_key_is_refused(server, alice):
     finally:
         raw.abort()
     assert "Traceback" not in log_since(server, log_start), log_since(server, log_start)
+
+
+HOSTILE_PATHS = {
+    "invalid_utf8": "/ws/%ff%fe%fd" + "a" * 16 + "/",
+    "encoded_lone_surrogate": "/ws/%ed%a0%80" + "a" * 16 + "/",
+    "encoded_nul": "/ws/" + "a" * 16 + "%00/",
+    "dot_segments": "/ws/../../" + "a" * 16 + "/",
+    "very_long": "/ws/" + "a" * 8000 + "/",
+    "non_ascii": "/ws/" + "é" * 16 + "/",
+}
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS.values(), ids=HOSTILE_PATHS.keys())
+async def test_hostile_path_is_refused_without_a_traceback(server, alice, path):
+    # PROTOCOL.md §1: paths without the public id's shape may be refused at the handshake;
+    # if the server accepts, the relay answers project_not_found and closes with 4004.
+    log_start = len(server.output())
+    project = await new_project(alice)
+    raw = await Raw.connect(server)
+    try:
+        request = upgrade_request(server, "x").replace(b"/ws/x/", path.encode())
+        await raw.send(request)
+        head = await asyncio.wait_for(raw.reader.readuntil(b"\r\n\r\n"), WAIT)
+        if head.startswith(b"HTTP/1.1 101"):
+            frames, code = await raw.closed()
+            assert [json.loads(payload)["code"] for _, payload in frames] == ["project_not_found"]
+            assert code == 4004
+        else:
+            assert head[:12] in (b"HTTP/1.1 400", b"HTTP/1.1 403", b"HTTP/1.1 404"), head
+        await serves_a_session(server, project.public_id)
+    finally:
+        raw.abort()
+    assert "Traceback" not in log_since(server, log_start), log_since(server, log_start)

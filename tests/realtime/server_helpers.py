@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import make_project
+from tests.conftest import Server, database_url_for_servers, make_project
 
 WAIT = 5.0  # seconds: the longest any single frame may take to arrive
 
@@ -106,3 +108,56 @@ async def new_project(owner, **overrides):
 async def new_server(start_server, *args: str, **env: str):
     """A daphne from the `start_server` fixture (with `make run`'s message and frame limits)."""
     return await sync_to_async(start_server)(args, **env)
+
+
+def shared_server(kind: str = "daphne", **env_overrides: str):
+    """A server process for a whole module (the `start_server` fixture's is per test).
+
+    Call it from a module-scoped fixture that depends on `django_db_setup`, inside
+    `django_db_blocker.unblock()`, and `stop()` it at the end. The options are the fixture's.
+    """
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_servers(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DEBUG": "1",
+        "PYTHONUNBUFFERED": "1",
+        **env_overrides,
+    }
+    if kind == "uvicorn":
+        args = ["--ws", "websockets", "--loop", "uvloop", "--http", "httptools"]
+        args += ["--ws-max-size", "2097152", "--no-access-log"]
+    else:
+        args = ["--websocket-max-message-size", "2097152", "--websocket-max-frame-size", "2097152"]
+    return Server(env, args, kind=kind)
+
+
+def log_since(server, offset: int) -> str:
+    """What the server logged after `offset` characters (take `len(server.output())` first)."""
+    return server.output()[offset:]
+
+
+async def listing(admin: ClientConnection, skipped: list | None = None) -> dict[str, str]:
+    """The admin's `connections` answer as {id: status}; frames before it go to `skipped`."""
+    await send(admin, {"to": "system", "event": "connections"})
+    async with asyncio.timeout(WAIT):
+        while True:
+            frame = await recv(admin)
+            if frame.get("event") == "connections" and "connections" in frame:
+                return {conn["id"]: conn["status"] for conn in frame["connections"]}
+            assert skipped is not None, f"unexpected frame before the listing: {frame}"
+            skipped.append(frame)
+
+
+async def settles_to(
+    admin: ClientConnection, expected: dict[str, str], skipped: list, within: float = 3.0
+) -> dict[str, str]:
+    """Poll the admin's listing until it is `expected` (clean-up is asynchronous); return the
+    last one seen. Other frames that arrive meanwhile go to `skipped`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        seen = await listing(admin, skipped)
+        if seen == expected or loop.time() > deadline:
+            return seen
+        await asyncio.sleep(0.1)

@@ -9,10 +9,13 @@ the figures of the run are written to docs/reliability-figures.json.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -325,3 +328,238 @@ async def test_redis_restart_under_traffic_answers_unavailable_then_recovers(
     # Last, as it is the least of it: the fault leaves no traceback in the servers' logs.
     assert_no_traceback(one)
     assert_no_traceback(two)
+
+
+# --- SIGTERM -----------------------------------------------------------------------------------
+
+
+async def admin_on(server, project) -> Listener:
+    admin = await listen(server, project.public_id)
+    await send(admin.ws, {"to": "system", "event": "admin", "key": project.admin_key})
+    await admin.wait_for(lambda f: f == {"from": "system", "event": "admin", "status": "success"})
+    return admin
+
+
+def left_ids(admin: Listener, since: int = 0) -> list[str]:
+    return [frame["left_id"] for _, frame in admin.frames[since:] if "left_id" in frame]
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
+async def test_sigterm_closes_every_socket_with_1012_and_admins_hear_left_id(
+    start_server, alice, kind
+):
+    name = f"sigterm_{kind}"
+    project = await new_project(alice)
+    env = {"server": kind, "RELAY_REDIS_LAYER": "pubsub"}
+    survivor, doomed = await start(start_server, **env), await start(start_server, **env)
+    admin = await admin_on(survivor, project)
+    held = [await listen(doomed, project.public_id) for _ in range(5)]
+    for listener in held:
+        await admin.wait_for(lambda f, c=listener.conn_id: f == {"from": "system", "new_id": c})
+    since = len(admin.frames)
+
+    signalled = time.monotonic()
+    doomed.process.send_signal(signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        await sync_to_async(doomed.process.wait)(timeout=10)
+    exit_code = doomed.process.poll()
+    exited_after = time.monotonic() - signalled if exit_code is not None else None
+    codes = [await listener.wait_closed(within=1.0) for listener in held]
+    # Whatever left_id the process sent before it exited has arrived within a second or so.
+    expected = {listener.conn_id for listener in held}
+    deadline = time.monotonic() + 2.0
+    while set(left_ids(admin, since)) != expected and await admin._changes(deadline):
+        pass
+    heard = left_ids(admin, since)
+    log = doomed.output()
+    report(
+        name,
+        exited_after_s=exited_after,
+        exit_code=exit_code,
+        close_codes=codes,
+        left_id_heard=len(set(heard) & expected),
+        closed_after_s=[
+            round(listener.closed_at - signalled, 3) if listener.closed_at else None
+            for listener in held
+        ],
+    )
+    assert exited_after is not None and exited_after <= 10.0, log
+    assert codes == [1012] * 5, log
+    assert sorted(heard) == sorted(expected), log
+    await admin.stop()
+    assert_no_traceback(survivor)
+
+
+# --- A client that never reads -----------------------------------------------------------------
+
+PONG = {"system": "pong"}
+FLOOD_BYTES = 10 * 1024 * 1024
+# Offered to the non-reader: more than the RSS growth allowed, so that a server keeping what
+# the non-reader does not read would fail. Measured growth: 8 to 16 MB (the other clients'
+# traffic), 3 to 6 MB with one sender.
+SENDERS = 3
+FLOOD_BYTES = 10 * 1024 * 1024  # from each sender
+RSS_GROWTH_BOUND_MB = 32
+FRAME_DATA = 60_000  # characters of data: the frame stays under the 65 536-byte limit
+
+
+class NonReader:
+    """A raw TCP WebSocket client with a 4 KiB receive buffer that, once it has its id, reads
+    nothing until told to."""
+
+    def __init__(self, port: int, public_id: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(5)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET /ws/{public_id}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(4096)
+            assert chunk, self.buffer
+            self.buffer += chunk
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        opcode, payload = self.next_frame()
+        assert opcode == 1 and "id" in json.loads(payload), payload
+        self.text_frames = 0
+        self.text_bytes = 0
+
+    def next_frame(self) -> tuple[int, bytes]:
+        """The next frame (opcode, payload); raises ConnectionError at EOF or reset."""
+        while True:
+            frame = parse_frame(self.buffer)
+            if frame is not None:
+                opcode, payload, self.buffer = frame
+                return opcode, payload
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("EOF before a complete frame")
+            self.buffer += chunk
+
+    def read_until_close(self, within: float) -> tuple[int | None, str]:
+        """Read everything the server left for it: (close code, how the reading ended)."""
+        self.sock.settimeout(within)
+        try:
+            while True:
+                opcode, payload = self.next_frame()
+                if opcode == 8:
+                    code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                    return code, "close frame"
+                if opcode == 1:
+                    self.text_frames += 1
+                    self.text_bytes += len(payload)
+        except (ConnectionError, TimeoutError) as exc:
+            return None, repr(exc)
+        finally:
+            self.sock.close()
+
+
+def parse_frame(data: bytes) -> tuple[int, bytes, bytes] | None:
+    """One unmasked server frame off the front of `data`: (opcode, payload, rest)."""
+    if len(data) < 2:
+        return None
+    opcode, length, at = data[0] & 0x0F, data[1] & 0x7F, 2
+    if length == 126:
+        if len(data) < 4:
+            return None
+        length, at = struct.unpack("!H", data[2:4])[0], 4
+    elif length == 127:
+        if len(data) < 10:
+            return None
+        length, at = struct.unpack("!Q", data[2:10])[0], 10
+    if len(data) < at + length:
+        return None
+    return opcode, data[at : at + length], data[at + length :]
+
+
+async def ping_round_trip(listener: Listener) -> float:
+    since = len(listener.frames)
+    sent = time.monotonic()
+    await listener.ws.send("ping")
+    at, _ = await listener.wait_for(lambda f: f == PONG, within=5.0, since=since)
+    return at - sent
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
+async def test_client_that_never_reads_is_closed_with_4009_while_others_keep_flowing(
+    start_server, alice, kind
+):
+    name = f"never_reads_{kind}"
+    project = await new_project(alice)
+    env = {"server": kind, "RELAY_OUTBOUND_LIMIT_BYTES": "1048576"}
+    if settings.REDIS_URL:
+        env["RELAY_REDIS_LAYER"] = "pubsub"
+    server = await start(start_server, **env)
+    pid = server.process.pid
+    senders = [await listen(server, project.public_id) for _ in range(SENDERS)]
+    bystander = await listen(server, project.public_id)
+    non_reader = await asyncio.to_thread(NonReader, server.port, project.public_id)
+    base_rss = rss_mb(pid)
+    ping_before = [await ping_round_trip(bystander) for _ in range(3)]
+
+    pings_during: list[float] = []
+    flooding = True
+
+    async def keep_pinging() -> None:
+        while flooding:
+            pings_during.append(await ping_round_trip(bystander))
+            await asyncio.sleep(0.2)
+
+    pinger = asyncio.create_task(keep_pinging())
+    frames = FLOOD_BYTES // FRAME_DATA + 1  # from each sender
+    peak_rss = base_rss
+    started = time.monotonic()
+    for n in range(frames):
+        # Each sender's bucket: 100 to start with, 50 a second; stay under it.
+        await asyncio.sleep(max(0.0, started + (n - 80) / 45 - time.monotonic()))
+        for sender in senders:
+            await send(sender.ws, {"to": "all", "data": f"{n:06d}" + "x" * (FRAME_DATA - 6)})
+        peak_rss = max(peak_rss, rss_mb(pid))
+    flood_seconds = time.monotonic() - started
+    for listener in (*senders, bystander):
+        for sender in senders:
+            await listener.wait_for(last_of(sender.conn_id, frames), within=10.0)
+    flooding = False
+    await asyncio.wait_for(pinger, 10)
+    peak_rss = max(peak_rss, rss_mb(pid))
+
+    code, ended = await asyncio.to_thread(non_reader.read_until_close, 10.0)
+    report(
+        name,
+        mb_offered_to_non_reader=round(SENDERS * frames * FRAME_DATA / 1e6, 1),
+        flood_s=flood_seconds,
+        rss_base_mb=base_rss,
+        rss_peak_mb=peak_rss,
+        rss_growth_bound_mb=RSS_GROWTH_BOUND_MB,
+        non_reader_close_code=code,
+        non_reader_ended=ended,
+        non_reader_frames_read_before_close=non_reader.text_frames,
+        bystander_ping_before_s=max(ping_before),
+        bystander_ping_during_max_s=max(pings_during),
+        bystander_pings_during=len(pings_during),
+    )
+    for sender in senders:
+        received = [f["data"][:6] for _, f in bystander.frames if f.get("from") == sender.conn_id]
+        assert received == [f"{n:06d}" for n in range(frames)]
+        assert not [f for _, f in sender.frames if f.get("event") == "error"]
+    assert max(pings_during) < 5.0
+    assert peak_rss - base_rss < RSS_GROWTH_BOUND_MB
+    assert code == 4009, f"the non-reader found no close frame with 4009: {ended}"
+    for listener in (*senders, bystander):
+        await listener.stop()
+    assert_no_traceback(server)
+
+
+def last_of(sender: str, frames: int):
+    """The last frame of the flood."""
+    last = f"{frames - 1:06d}"
+    return lambda f: is_broadcast(sender)(f) and str(f.get("data")).startswith(last)

@@ -391,10 +391,122 @@ async def test_sigterm_closes_every_socket_with_1012_and_admins_hear_left_id(
     assert_no_traceback(survivor)
 
 
+# --- A process stopped and continued ----------------------------------------------------------
+
+STOPPED_FOR = 20.0  # seconds: past the heartbeat's 15 s, so the other process may sweep it
+
+
+async def resolve(old: list[Listener], broadcaster: Listener, within: float) -> dict:
+    """Broadcast from `broadcaster` (another process) until each of `old` has heard it or is
+    closed; {listener: ("works" | "closed" | "deaf", code, seconds)}."""
+    begun = time.monotonic()
+    deadline = begun + within
+    probes = 0
+    while True:
+        heard = {o: o.seen(is_broadcast(broadcaster.conn_id)) for o in old}
+        if all(not o.open or heard[o] for o in old) or time.monotonic() > deadline:
+            break
+        probes += 1
+        await send(broadcaster.ws, {"to": "all", "data": f"probe {probes}"})
+        await broadcaster._changes(min(deadline, time.monotonic() + 0.25))
+    outcomes = {}
+    for o in old:
+        if heard[o]:
+            outcomes[o] = ("works", None, round(heard[o][0] - begun, 3))
+        elif not o.open:
+            outcomes[o] = ("closed", o.code, round(o.closed_at - begun, 3))
+        else:
+            outcomes[o] = ("deaf", None, None)
+    return outcomes
+
+
+async def listing(admin: Listener) -> set[str]:
+    since = len(admin.frames)
+    await send(admin.ws, {"to": "system", "event": "connections"})
+    _, frame = await admin.wait_for(lambda f: f.get("event") == "connections", since=since)
+    return {conn["id"] for conn in frame["connections"]}
+
+
+@pytest.mark.redis
+async def test_stopped_process_continues_with_sockets_closed_1012_or_working_never_deaf(
+    start_server, alice
+):
+    name = "sigstop_20s_uvicorn_pubsub"
+    project = await new_project(alice)
+    one, two = await start(start_server, **PRODUCTION), await start(start_server, **PRODUCTION)
+    admin = await admin_on(one, project)
+    stopped = [await listen(two, project.public_id) for _ in range(3)]
+    for listener in stopped:
+        await admin.wait_for(lambda f, c=listener.conn_id: f == {"from": "system", "new_id": c})
+    since = len(admin.frames)
+
+    stopped_at = time.monotonic()
+    two.process.send_signal(signal.SIGSTOP)
+    try:
+        # The scenario itself: the process stays stopped this long.
+        await asyncio.sleep(STOPPED_FOR)
+    finally:
+        two.process.send_signal(signal.SIGCONT)
+    continued_at = time.monotonic()
+    left_while_stopped = [
+        (round(at - stopped_at, 3), frame["left_id"])
+        for at, frame in admin.frames[since:]
+        if "left_id" in frame
+    ]
+
+    # Each socket of the continued process is closed with 1012 or hears the other process.
+    outcomes = await resolve(stopped, admin, within=5.0)
+    # New connections on the continued process work, and the admin hears of them.
+    deadline = time.monotonic() + 5.0
+    refused = 0
+    while True:
+        try:
+            fresh = await listen(two, project.public_id)
+            break
+        except (AssertionError, OSError, TimeoutError, ConnectionClosed):
+            refused += 1
+            assert time.monotonic() < deadline, "no new connection on the continued process"
+    await admin.wait_for(lambda f: f == {"from": "system", "new_id": fresh.conn_id})
+    await send(fresh.ws, {"to": "all", "data": "back"})
+    await admin.wait_for(is_broadcast(fresh.conn_id, "back"))
+    await send(admin.ws, {"to": "all", "data": "welcome"})
+    await fresh.wait_for(is_broadcast(admin.conn_id, "welcome"))
+    new_works_after = time.monotonic() - continued_at
+
+    # For good: past another sweep, the list is exactly the open sockets.
+    await asyncio.sleep(6.0)
+    live = {o.conn_id for o in (admin, fresh, *stopped) if o.open}
+    listed = await listing(admin)
+    left = left_ids(admin, since)
+    report(
+        name,
+        stopped_s=round(continued_at - stopped_at, 3),
+        left_id_while_stopped=[at for at, _ in left_while_stopped],
+        old_sockets=[
+            {"outcome": o, "code": c, "after_sigcont_s": t} for o, c, t in outcomes.values()
+        ],
+        old_sockets_at_end=[o.code if not o.open else "open" for o in stopped],
+        refused_handshakes_after_sigcont=refused,
+        new_connection_working_s=new_works_after,
+    )
+    assert all(outcome == "works" or code == 1012 for outcome, code, _ in outcomes.values()), (
+        outcomes.values(),
+        two.output(),
+    )
+    assert listed == live, (listed, live, left)
+    assert not live & set(left), (live, left)
+    for o in stopped:
+        if not o.open:
+            assert left.count(o.conn_id) == 1, (o.conn_id, left)
+    for o in (admin, fresh, *stopped):
+        if o.open:
+            await o.stop()
+    assert one.process.poll() is None and two.process.poll() is None
+
+
 # --- A client that never reads -----------------------------------------------------------------
 
 PONG = {"system": "pong"}
-FLOOD_BYTES = 10 * 1024 * 1024
 # Offered to the non-reader: more than the RSS growth allowed, so that a server keeping what
 # the non-reader does not read would fail. Measured growth: 8 to 16 MB (the other clients'
 # traffic), 3 to 6 MB with one sender.

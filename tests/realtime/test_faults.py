@@ -211,9 +211,12 @@ def own_redis(tmp_path):
     redis.stop()
 
 
-async def working_pair(one, two, public_id: str, within: float) -> tuple[Listener, Listener]:
+async def working_pair(
+    one, two, public_id: str, within: float
+) -> tuple[Listener, Listener, list[str]]:
     """New handshakes on both processes, retried until each gets its id and a broadcast from
-    the other process arrives on it (a refused handshake is tried again)."""
+    the other process arrives on it (a refused handshake is tried again); with the failed
+    attempts."""
     deadline = time.monotonic() + within
     failures = []
     while time.monotonic() < deadline:
@@ -224,7 +227,7 @@ async def working_pair(one, two, public_id: str, within: float) -> tuple[Listene
             for sender, receiver in (pair, pair[::-1]):
                 await send(sender.ws, {"to": "all", "data": "hello"})
                 await receiver.wait_for(is_broadcast(sender.conn_id, "hello"), within=1.0)
-            return pair[0], pair[1]
+            return pair[0], pair[1], failures
         except (AssertionError, OSError, TimeoutError, ConnectionClosed) as exc:
             failures.append(repr(exc)[:200])
             for listener in pair:
@@ -234,12 +237,13 @@ async def working_pair(one, two, public_id: str, within: float) -> tuple[Listene
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
 async def test_redis_restart_under_traffic_answers_unavailable_then_recovers(
-    start_server, own_redis, alice
+    start_server, own_redis, alice, kind
 ):
-    name = "redis_restart_uvicorn_pubsub"
+    name = f"redis_restart_{kind}_pubsub"
     project = await new_project(alice)
-    env = {**PRODUCTION, "REDIS_URL": own_redis.url}
+    env = {"server": kind, "RELAY_REDIS_LAYER": "pubsub", "REDIS_URL": own_redis.url}
     one, two = await start(start_server, **env), await start(start_server, **env)
     old = [await listen(server, project.public_id) for server in (one, two, one, two)]
     admin = old[0]
@@ -278,7 +282,7 @@ async def test_redis_restart_under_traffic_answers_unavailable_then_recovers(
     back_at = await sync_to_async(own_redis.start)()
     assert one.process.poll() is None and two.process.poll() is None
     down_for = back_at - down_at
-    first, second = await working_pair(one, two, project.public_id, within=5.0)
+    first, second, failed = await working_pair(one, two, project.public_id, within=5.0)
     new_works_after = time.monotonic() - back_at
 
     # Every old socket is closed with 1012 or hears broadcasts from the other process again.
@@ -311,6 +315,7 @@ async def test_redis_restart_under_traffic_answers_unavailable_then_recovers(
         redis_down_s=down_for,
         unavailable_answer_s=max(unavailable_after),
         first_new_handshake_working_s=new_works_after,
+        failed_new_handshake_attempts=failed,
         old_sockets=[
             {"outcome": o, "code": c, "after_redis_back_s": round(t, 3) if t else None}
             for o, c, t in outcomes

@@ -193,9 +193,15 @@ class OwnRedis:
             time.sleep(0.02)
         raise AssertionError("redis-server did not start")
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop it: its data is lost, or with `keep_data` saved for the next start."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if keep_data:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                    s.sendall(b"SHUTDOWN SAVE\r\n")
+                    s.recv(64)  # the connection closes once the data is saved
+            else:
+                self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -244,11 +250,13 @@ async def working_pair(
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
+@pytest.mark.parametrize(
+    ("kind", "keep_data"), [("uvicorn", False), ("daphne", False), ("uvicorn", True)]
+)
 async def test_redis_restart_under_traffic_answers_unavailable_then_recovers(
-    start_server, own_redis, alice, kind
+    start_server, own_redis, alice, kind, keep_data
 ):
-    name = f"redis_restart_{kind}_pubsub"
+    name = f"redis_restart_{kind}_pubsub" + ("_data_kept" if keep_data else "")
     project = await new_project(alice)
     env = {"server": kind, "RELAY_REDIS_LAYER": "pubsub", "REDIS_URL": own_redis.url}
     one, two = await start(start_server, **env), await start(start_server, **env)
@@ -263,7 +271,7 @@ async def test_redis_restart_under_traffic_answers_unavailable_then_recovers(
     for listener in old:
         await listener.wait_for(is_broadcast(old[1].conn_id, "before"))
 
-    await sync_to_async(own_redis.stop)()
+    await sync_to_async(own_redis.stop)(keep_data)
     down_at = time.monotonic()
     # While it is down (DOWN_FOR seconds), each frame sent gets its echo or an error, never
     # silence; here it can only be the error.
@@ -285,7 +293,7 @@ async def test_redis_restart_under_traffic_answers_unavailable_then_recovers(
         await asyncio.sleep(0.5)
         assert one.process.poll() is None and two.process.poll() is None
 
-    # Redis comes back empty, on the same port.
+    # Redis comes back on the same port: empty, or with what it had (heartbeats, registry).
     back_at = await sync_to_async(own_redis.start)()
     assert one.process.poll() is None and two.process.poll() is None
     down_for = back_at - down_at

@@ -6,13 +6,17 @@
 2. daphne writes every outgoing frame into Twisted's transport buffer, which grows without
    bound when a client stops reading. Twisted marks the transport's producer paused
    (`producerPaused`) while that buffer is full; once more than `OUTBOUND_LIMIT_BYTES` have
-   been written since it filled, the socket is closed with 4009 and dropped.
+   been written since it filled, the socket is closed with 4009 and nothing more is queued;
+   the connection is dropped if the client has not read up to the close frame within
+   `TOO_SLOW_CLOSE_GRACE` seconds.
 
 3. On SIGTERM daphne cancels every application instance and waits for them to finish, so
    that the consumer can close its socket with 1012. But it reads `details["application_instance"]`
    of every connection, and a connection without one (a handshake in progress, an idle HTTP
    keep-alive, a probe that just hung up) raises KeyError: the wait is skipped and every
-   socket is dropped without a close frame (1006). Connections without an instance are skipped.
+   socket is dropped without a close frame (1006). Connections without an instance are skipped,
+   and daphne waits for every instance (its own wait ended with the first to finish, so most
+   connections' admins never heard `left_id`).
 
 Other servers (uvicorn) send any close code and apply their own backpressure.
 """
@@ -26,6 +30,7 @@ from django.conf import settings
 logger = logging.getLogger("daphne.server")
 _AUTOBAHN_ACCEPTS = range(3000, 5000)
 TOO_SLOW = 4009
+TOO_SLOW_CLOSE_GRACE = 30  # seconds
 
 
 def install() -> None:
@@ -51,7 +56,11 @@ def install() -> None:
             self._relay_backlog = getattr(self, "_relay_backlog", 0) + len(content)
             if self._relay_backlog > limit:
                 if self.state == self.STATE_OPEN:
-                    # Autobahn drops the connection if the close handshake does not finish.
+                    # The close frame waits behind what the client has not read yet. Autobahn
+                    # aborts (a reset, which discards it) if the close handshake does not
+                    # finish in time: give a client that starts reading again the time to
+                    # read up to it. Nothing more is queued meanwhile.
+                    self.closeHandshakeTimeout = TOO_SLOW_CLOSE_GRACE
                     self.sendCloseFrame(code=TOO_SLOW, isReply=False)
                 return None
         else:
@@ -65,7 +74,8 @@ def install() -> None:
         for instance in wait_for:
             instance.cancel()
         logger.info("Killed %i pending application instances", len(wait_for))
-        waiting = defer.Deferred.fromFuture(asyncio.gather(*wait_for))
+        # Every instance, not just the first to end: each says goodbye (1012, left_id).
+        waiting = defer.Deferred.fromFuture(asyncio.gather(*wait_for, return_exceptions=True))
         waiting.addErrback(lambda _: None)
         return waiting
 

@@ -85,7 +85,6 @@ class Hub:
         self.projects: dict[str, LocalProject] = {}
         self.connections: dict[str, Member] = {}
         self.acks: dict[str, asyncio.Future] = {}
-        self.on_recovered: list[Callable[[], None]] = []
         self._task: asyncio.Task | None = None
         self._starting = asyncio.Lock()
 
@@ -238,16 +237,15 @@ class Hub:
                 logger.warning("hub mailbox readable again")
                 # What was sent to it meanwhile may be lost (pub/sub keeps nothing).
                 metrics.layer_drop("mailbox_reconnect")
-                self._spawn(self._recovered())
+                self._spawn(self.recover())
             self.handle(message)
 
-    async def _recovered(self) -> None:
-        """After the layer failed: be in every group again, and let connections reload."""
+    async def recover(self) -> None:
+        """After the layer failed: be in every group again (the layer may have forgotten),
+        and let connections read their project again (a change notice may be lost)."""
         for public_id, local in list(self.projects.items()):
             if local.joined is not None and local.joined.done():
                 await self.layer.group_add(project_group(public_id), self.channel)
-        for callback in self.on_recovered:
-            callback()
         for local in list(self.projects.values()):
             for member in tuple(local.audiences[EVERYONE]):
                 self._call(member.project_changed, "settings")

@@ -174,12 +174,17 @@ class Liveness:
 
     async def run(self) -> None:
         ticks = 0
+        failing = False
         while True:
             await asyncio.sleep(BEAT_EVERY)
             ticks += 1
             metrics.heartbeat(time.monotonic() - self.last_beat)
             try:
-                await self.beat()
+                if await self.beat() == "ok" and failing:
+                    # Redis is back with this process's state: what the layer lost meanwhile
+                    # (pub/sub keeps nothing) is made good, as after a mailbox failure.
+                    await self.hub.recover()
+                failing = False
                 await self.record_groups()
                 if ticks % SWEEP_EVERY == 0:
                     await self.sweep_dead()
@@ -187,7 +192,8 @@ class Liveness:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("liveness step failed (%s); trying again", exc)
+                failing = True
+                logger.warning("liveness step failed (%r); trying again", exc)
 
 
 _running: weakref.WeakKeyDictionary[Hub, Liveness] = weakref.WeakKeyDictionary()

@@ -20,7 +20,7 @@ from django.conf import settings
 from projects.keys import keys_match
 from projects.models import Project
 
-from . import control, protocol, stats
+from . import actions, control, protocol
 from . import delivery as groups
 from .delivery import Delivery
 from .hub import get_hub
@@ -265,18 +265,12 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.push_text(PONG_TEXT)
 
     async def on_send(self, request: protocol.Send) -> None:
-        frame = protocol.message_frame(self.conn_id, request.to, request.data)
-        if request.is_broadcast:
-            await self.delivery.broadcast(self.project.public_id, frame)
-        else:
-            entry = await self.registry.get(self.project.public_id, request.to)
-            refused = protocol.can_address(
-                request.to, self.status, entry and entry.status, self.project.policy
-            )
-            if refused is not None:
-                return self.send_frame(refused.frame())
-            await self.delivery.to_connection(entry, frame)
-        stats.record(self.project.public_id)
+        project = self.project
+        refused = await actions.send_message(
+            project.public_id, project.policy, self.conn_id, self.status, request.to, request.data
+        )
+        if refused is not None:
+            self.send_frame(refused.frame())
 
     async def on_become_admin(self, request: protocol.BecomeAdmin) -> None:
         project = self.project
@@ -310,25 +304,18 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             return self.send_frame(
                 protocol.refusal(Code.INVALID_MESSAGE, '"id" must be a string').frame()
             )
-        entry = await self.registry.promote(self.project.public_id, request.target, Status.APPROVED)
+        entry = await actions.approve(self.project.public_id, self.project.policy, request.target)
         if entry is None:
             return self.send_frame(
                 protocol.approved_reply_frame(request.target, protocol.UNKNOWN_ID)
             )
-        # Under the restricted policy the connection's process joins the broadcasts before
-        # the admin hears "success"; the connection itself is told right after the reply,
-        # before anything else this admin sends.
-        if self.project.policy == Policy.RESTRICTED:
-            await self.delivery.admit_to_broadcasts(self.project.public_id, entry)
         self.send_frame(protocol.approved_reply_frame(request.target))
-        await self.delivery.approve(entry)
 
     async def on_list_connections(self, request: protocol.ListConnections) -> None:
         if self.status != Status.ADMIN:
             return self.send_frame(protocol.NOT_ADMIN_REFUSAL.frame())
-        entries = await self.registry.entries(self.project.public_id)
-        entries.sort(key=lambda e: (e.connected_at, e.conn_id))
-        self.send_frame(protocol.connections_frame([e.public() for e in entries]))
+        connections = await actions.list_connections(self.project.public_id)
+        self.send_frame(protocol.connections_frame(connections))
 
     handlers = {
         protocol.Ping: on_ping,

@@ -184,6 +184,10 @@ RELAY = {
     # A client that stops reading is closed with 4009 once this many bytes wait for it
     # beyond what the server's socket buffer holds.
     "OUTBOUND_LIMIT_BYTES": env.int("RELAY_OUTBOUND_LIMIT_BYTES", default=1024 * 1024),
+    # The HTTP API (PROTOCOL.md §9): at most this many requests per project in each window
+    # of this many seconds (a fixed window in the cache); past it, 429 with Retry-After.
+    "API_RATE_REQUESTS": env.int("RELAY_API_RATE_REQUESTS", default=100),
+    "API_RATE_WINDOW": env.int("RELAY_API_RATE_WINDOW", default=10),
 }
 
 LOGGING = {

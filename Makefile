@@ -20,9 +20,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The task worker (webhook deliveries) runs in the background beside the server and is
+# stopped when the server exits.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_project --host $(HOST):$(PORT)
+	$(PY) manage.py run_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(SERVE)
 
 lint: $(VENV)/.installed

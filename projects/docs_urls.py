@@ -9,4 +9,5 @@ urlpatterns = [
     path("protocol/", docs_views.page, {"name": "protocol"}, name="protocol"),
     path("quickstart/", docs_views.page, {"name": "quickstart"}, name="quickstart"),
     path("limits/", docs_views.page, {"name": "limits"}, name="limits"),
+    path("api/", docs_views.page, {"name": "api"}, name="api"),
 ]

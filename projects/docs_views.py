@@ -34,6 +34,7 @@ PAGES = {
     "protocol": _("Protocol"),
     "quickstart": _("Quick start"),
     "limits": _("Limits and close codes"),
+    "api": _("HTTP API and webhooks"),
 }
 
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "toc"]

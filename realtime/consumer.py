@@ -20,7 +20,7 @@ from django.conf import settings
 from projects.keys import keys_match
 from projects.models import Project
 
-from . import actions, control, protocol
+from . import actions, control, events, protocol
 from . import delivery as groups
 from .delivery import Delivery
 from .hub import get_hub
@@ -97,6 +97,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
 
     conn_id: str | None = None
     project: ProjectSettings
+    close_code: int | None = None  # the first close code sent or received (for webhooks)
 
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
@@ -118,6 +119,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             if self.conn_id is not None:
                 try:
                     await send({"type": "websocket.close", "code": int(Close.SERVER_RESTARTING)})
+                    self.close_code = self.close_code or int(Close.SERVER_RESTARTING)
                     await self.leave()
                 except Exception:
                     logger.debug("could not say goodbye to %s", self.conn_id, exc_info=True)
@@ -177,6 +179,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         await self.sync_groups()
         self.release()
         await self.delivery.to_admins(project.public_id, protocol.new_id_frame(conn_id))
+        events.emit(project.public_id, events.OPENED, conn_id)
         if self.status == Status.PENDING:
             self.timer = asyncio.create_task(self.expire(project.approval_timeout))
 
@@ -198,6 +201,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.timer = None
 
     async def websocket_disconnect(self, message: dict) -> None:
+        self.close_code = self.close_code or message.get("code")
         await self.leave()
         raise StopConsumer()
 
@@ -214,6 +218,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.hub.detach(conn_id)
         await self.registry.remove(self.project.public_id, conn_id)
         await self.delivery.left(self.project.public_id, conn_id)
+        events.emit(self.project.public_id, events.CLOSED, conn_id, code=self.close_code)
 
     def wanted_groups(self) -> set[str]:
         """The project's groups this connection's status and the policy call for."""
@@ -287,6 +292,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.settle()
             await self.registry.promote(project.public_id, self.conn_id, Status.ADMIN)
             await self.sync_groups()
+            events.emit(project.public_id, events.ADMIN, self.conn_id)
         self.send_frame(protocol.admin_frame())
 
     def admin_failed(self, error: str) -> None:
@@ -336,6 +342,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             for group in self.wanted_groups() - self.groups_joined:
                 self.hub.join_now(group, self)
                 self.groups_joined.add(group)
+            events.emit(self.project.public_id, events.APPROVED, self.conn_id)
         self.send_frame(protocol.approved_notice_frame(self.conn_id))
 
     def project_changed(self, change: str) -> None:
@@ -377,6 +384,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     def close_with(self, code: int) -> None:
         """Close after the frames already queued (plain int: servers check `type(code)`)."""
         self.enqueue({"type": "websocket.close", "code": int(code)}, 0)
+        self.close_code = self.close_code or int(code)
         self.closing = True
 
     def enqueue(self, message: dict, size: int) -> None:
@@ -394,6 +402,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.outbox.clear()
         self.outbox_bytes = 0
         self.closing = True
+        self.close_code = self.close_code or int(code)
         if self.writer is not None:
             self.writer.cancel()
         asyncio.get_running_loop().create_task(

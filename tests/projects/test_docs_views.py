@@ -8,7 +8,7 @@ from projects import docs_views
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["protocol", "quickstart", "limits"]
+PAGES = ["protocol", "quickstart", "limits", "api"]
 
 
 @pytest.fixture(autouse=True)
@@ -156,3 +156,22 @@ def test_rejects_post(client):
 def test_signed_in_users_see_the_docs_too(client, alice):
     client.force_login(alice)
     assert client.get(reverse("docs:protocol")).status_code == 200
+
+
+def test_api_page_ends_with_the_reference_generated_from_the_schema(client):
+    response = client.get(reverse("docs:api"))
+    assert "/api/v1/openapi.json" in response.text
+    for operation in (
+        "POST /api/v1/projects/{public_id}/messages",
+        "POST /api/v1/projects/{public_id}/approvals",
+        "GET /api/v1/projects/{public_id}/connections",
+    ):
+        assert f"<code>{operation}</code>" in response.text
+    assert "unknown_recipient" in response.text
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_no_page_calls_the_api_planned(client, language):
+    for name in PAGES:
+        text = client.get(reverse(f"docs:{name}"), HTTP_ACCEPT_LANGUAGE=language).text.lower()
+        assert "planned" not in text and "direncanakan" not in text

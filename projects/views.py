@@ -88,6 +88,8 @@ def render_detail(
         else [],
         "project": project,
         "ws_url": ws_url_for(request, project),
+        "api_url": request.build_absolute_uri(f"/api/v1/projects/{project.public_id}/"),
+        "api_docs_url": reverse("docs:api"),
         "counts": live.counts(project.public_id),
         "message_counts": live.messages(project.public_id),
         "rename_form": rename_form or ProjectNameForm(instance=project, auto_id="rename_%s"),

@@ -209,6 +209,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if self.conn_id is None:
             return
         conn_id, self.conn_id = self.conn_id, None
+        # First: on shutdown, the awaits below may not finish.
+        events.emit(self.project.public_id, events.CLOSED, conn_id, code=self.close_code)
         self.closing = True
         self.outbox.clear()
         self.settle()
@@ -218,7 +220,6 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.hub.detach(conn_id)
         await self.registry.remove(self.project.public_id, conn_id)
         await self.delivery.left(self.project.public_id, conn_id)
-        events.emit(self.project.public_id, events.CLOSED, conn_id, code=self.close_code)
 
     def wanted_groups(self) -> set[str]:
         """The project's groups this connection's status and the policy call for."""
@@ -310,6 +311,11 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             return self.send_frame(
                 protocol.refusal(Code.INVALID_MESSAGE, '"id" must be a string').frame()
             )
+        if request.target == self.conn_id:
+            # Oneself: connected and admin, so it succeeds; the reply comes before the notice.
+            self.send_frame(protocol.approved_reply_frame(request.target))
+            await actions.approve(self.project.public_id, self.project.policy, request.target)
+            return
         entry = await actions.approve(self.project.public_id, self.project.policy, request.target)
         if entry is None:
             return self.send_frame(

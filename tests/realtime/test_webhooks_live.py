@@ -98,7 +98,11 @@ async def project_with_webhook(alice, receiver, events=None):
 
 
 async def events_of(receiver, endpoint, count, within=20.0):
-    await asyncio.to_thread(receiver.wait_for, count, within)
+    try:
+        await asyncio.to_thread(receiver.wait_for, count, within)
+    except AssertionError:
+        print("received:", [(p["type"], p["data"]) for p in receiver.events(endpoint.secret)])
+        raise
     return receiver.events(endpoint.secret)
 
 

@@ -15,6 +15,7 @@ import re
 import time
 from typing import Any, Literal
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
@@ -84,6 +85,12 @@ async def check_rate(public_id: str) -> None:
 # --- Authentication: the admin key of the project in the path -----------------------------
 
 
+@database_sync_to_async
+def find_project(public_id: str) -> Project | None:
+    # database_sync_to_async, not the async ORM: it closes the thread's connection after.
+    return Project.objects.filter(public_id=public_id).first()
+
+
 class AdminKey(HttpAuthBase):
     """`Authorization: Bearer <admin key>`, the scheme in any case; returns the project."""
 
@@ -93,9 +100,7 @@ class AdminKey(HttpAuthBase):
         scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
         given = given.strip()
         public_id = request.resolver_match.kwargs.get("public_id", "")
-        project = None
-        if PUBLIC_ID.fullmatch(public_id):
-            project = await Project.objects.filter(public_id=public_id).afirst()
+        project = await find_project(public_id) if PUBLIC_ID.fullmatch(public_id) else None
         key_ok = keys_match(project.admin_key if project else _NO_KEY, given)
         if scheme.lower() != "bearer" or project is None or not key_ok:
             raise ApiError(

@@ -2,6 +2,7 @@
 
 import json
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.test import AsyncClient, override_settings
@@ -73,7 +74,7 @@ class MessageTests(ApiTestCase):
         self.assertError(response, 404, "unknown_recipient")
 
     async def test_a_connection_of_another_project_is_an_unknown_recipient(self):
-        other = await Project.objects.acreate(owner=self.alice, name="Other")
+        other = await database_sync_to_async(Project.objects.create)(owner=self.alice, name="Other")
         ws, conn_id = await self.open(other)
         response = await self.post("messages", {"to": conn_id, "data": 1})
         self.assertError(response, 404, "unknown_recipient")
@@ -106,7 +107,9 @@ class MessageTests(ApiTestCase):
                 self.assertError(await self.post("messages", body), 400, "invalid_message")
 
     async def test_body_over_the_projects_size_limit_is_413(self):
-        await Project.objects.filter(pk=self.project.pk).aupdate(max_message_bytes=100)
+        await database_sync_to_async(Project.objects.filter(pk=self.project.pk).update)(
+            max_message_bytes=100
+        )
         response = await self.post("messages", {"to": "all", "data": "x" * 200})
         self.assertError(response, 413, "message_too_large")
         response = await self.post("messages", {"to": "all", "data": "x" * 50})
@@ -194,12 +197,14 @@ class AuthTests(ApiTestCase):
             self.assertError(response, 401, "invalid_key")
 
     async def test_another_projects_key_is_401(self):
-        other = await Project.objects.acreate(owner=self.alice, name="Other")
+        other = await database_sync_to_async(Project.objects.create)(owner=self.alice, name="Other")
         response = await self.get("connections", headers=self.auth(other.admin_key))
         self.assertError(response, 401, "invalid_key")
 
     async def test_disabled_project_with_its_key_is_404(self):
-        await Project.objects.filter(pk=self.project.pk).aupdate(is_active=False)
+        await database_sync_to_async(Project.objects.filter(pk=self.project.pk).update)(
+            is_active=False
+        )
         self.assertError(await self.get("connections"), 404, "project_not_found")
         response = await self.get("connections", headers=self.auth("y" * 40))
         self.assertError(response, 401, "invalid_key")
@@ -222,7 +227,7 @@ class RateLimitTests(ApiTestCase):
         self.assertTrue(1 <= int(response["Retry-After"]) <= 60)
 
     async def test_the_rate_is_per_project(self):
-        other = await Project.objects.acreate(owner=self.alice, name="Other")
+        other = await database_sync_to_async(Project.objects.create)(owner=self.alice, name="Other")
         for _ in range(4):
             await self.get("connections")
         response = await self.get("connections", other, headers=self.auth(other.admin_key))

@@ -115,8 +115,15 @@ class Hub:
         await self.layer.send(channel, {"type": DIRECT_TEXT, "conn": conn_id, "text": text})
 
     async def admit(self, channel: str, group: str) -> None:
-        """Put another process's hub in a group now, ahead of its connection's approval."""
-        await self.layer.group_add(group, channel)
+        """Put another process's hub in a group now, ahead of its connection's approval.
+
+        A pub/sub layer subscribes only its own process (it raises RuntimeError for another
+        process's channel): there the connection's hub joins when it handles the approval.
+        """
+        try:
+            await self.layer.group_add(group, channel)
+        except RuntimeError:
+            logger.debug("%s joins %s when it handles the approval", channel, group)
 
     async def approve(self, channel: str, conn_id: str) -> None:
         await self.layer.send(channel, {"type": APPROVED, "conn": conn_id})

@@ -73,11 +73,15 @@ def test_every_operation_conforms_to_the_schema(live_api):
 # --- Across two processes on Redis -----------------------------------------------------------
 
 
+LAYERS = pytest.mark.parametrize("layer", ["core", "pubsub"])
+
+
 @pytest.mark.redis
-async def test_api_messages_reach_sockets_on_every_process(start_server, alice):
+@LAYERS
+async def test_api_messages_reach_sockets_on_every_process(start_server, alice, layer):
     project = await new_project(alice)
-    one = await new_server(start_server)
-    two = await new_server(start_server)
+    one = await new_server(start_server, RELAY_REDIS_LAYER=layer)
+    two = await new_server(start_server, RELAY_REDIS_LAYER=layer)
     left, left_id = await open_socket(one, project.public_id)
     right, right_id = await open_socket(two, project.public_id)
     async with left, right, httpx.AsyncClient(timeout=5) as http:
@@ -109,10 +113,12 @@ async def test_api_messages_reach_sockets_on_every_process(start_server, alice):
 
 
 @pytest.mark.redis
-async def test_api_approval_crosses_processes_and_cancels_the_timeout(start_server, alice):
+@LAYERS
+async def test_api_approval_crosses_processes_and_cancels_the_timeout(start_server, alice, layer):
     project = await new_project(alice, pending_policy="restricted")
-    one = await new_server(start_server, RELAY_APPROVAL_TIMEOUT_OVERRIDE="2")
-    two = await new_server(start_server, RELAY_APPROVAL_TIMEOUT_OVERRIDE="2")
+    env = {"RELAY_APPROVAL_TIMEOUT_OVERRIDE": "2", "RELAY_REDIS_LAYER": layer}
+    one = await new_server(start_server, **env)
+    two = await new_server(start_server, **env)
     pending, pending_id = await open_socket(one, project.public_id)
     other, _ = await open_socket(one, project.public_id)
     async with pending, other, httpx.AsyncClient(timeout=5) as http:

@@ -51,9 +51,9 @@ class ApiError(Exception):
 
 
 def refused(refusal: Refusal) -> ApiError:
+    """A refusal of `protocol` or `actions` as §9 answers it: the body's faults are 400, the
+    recipient's (unknown_recipient: the API, an admin, is never refused not_approved) 404."""
     status = {Code.INVALID_JSON: 400, Code.INVALID_MESSAGE: 400}.get(refusal.code, 404)
-    if refusal.code == Code.NOT_APPROVED:  # not for an admin; kept total for safety
-        status = 403
     return ApiError(status, str(refusal.code), refusal.text)
 
 

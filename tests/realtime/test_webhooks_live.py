@@ -12,6 +12,7 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 
 from projects.models import WebhookEndpoint
 from tests.conftest import ROOT, database_url_for_servers
@@ -89,9 +90,17 @@ def receiver():
     server.close()
 
 
+def _make_endpoint(**fields) -> WebhookEndpoint:
+    try:
+        return WebhookEndpoint.objects.create(**fields)
+    finally:
+        # As server_helpers' new_project: the thread's connection must not outlive the test.
+        connection.close()
+
+
 async def project_with_webhook(alice, receiver, events=None):
     project = await new_project(alice)
-    endpoint = await sync_to_async(WebhookEndpoint.objects.create)(
+    endpoint = await sync_to_async(_make_endpoint)(
         project=project, url=receiver.url, events=events or list(WebhookEndpoint.Event.values)
     )
     return project, endpoint

@@ -22,9 +22,13 @@ install: $(VENV)/.installed
 
 # Development: DEBUG on (it is off unless set), so no SECRET_KEY or HTTPS is needed.
 run: export DEBUG = 1
+# The task worker (webhook deliveries) runs in the background beside the server and is
+# stopped when the server exits.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_project --host $(HOST):$(PORT)
+	$(PY) manage.py run_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(SERVE)
 
 lint: export DEBUG = 1

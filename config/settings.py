@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "csp",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "projects",
     "realtime",
@@ -254,7 +256,31 @@ RELAY = {
     # /metrics (Prometheus) is open to loopback clients, and to anyone sending
     # "Authorization: Bearer <this token>" when it is set. Empty: loopback only.
     "METRICS_TOKEN": env.str("RELAY_METRICS_TOKEN", default=""),
+    # The HTTP API (PROTOCOL.md §9): at most this many requests per project in each window
+    # of this many seconds (a fixed window in the cache); past it, 429 with Retry-After.
+    "API_RATE_REQUESTS": env.int("RELAY_API_RATE_REQUESTS", default=100),
+    "API_RATE_WINDOW": env.int("RELAY_API_RATE_WINDOW", default=10),
+    # Webhooks (projects/webhooks.py). Seconds to wait before each retry of a failed
+    # delivery; past the last one the event is given up (the default spans about 37 hours).
+    "WEBHOOK_RETRY_DELAYS": [
+        float(s)
+        for s in env.list(
+            "RELAY_WEBHOOK_RETRY_DELAYS",
+            default=["5", "300", "1800", "7200", "18000", "36000", "36000", "36000"],
+        )
+    ],
+    # Seconds an endpoint has to answer one delivery.
+    "WEBHOOK_TIMEOUT": env.float("RELAY_WEBHOOK_TIMEOUT", default=10.0),
+    # Whether endpoints may be http://127.0.0.1 (development and tests). Off in production:
+    # loopback, link-local and private addresses are then refused, when saved and when sent.
+    "WEBHOOK_ALLOW_LOOPBACK": env.bool("RELAY_WEBHOOK_ALLOW_LOOPBACK", default=DEBUG),
+    # Seconds a server process trusts what it read of a project's webhook endpoint.
+    "WEBHOOK_CACHE_SECONDS": env.float("RELAY_WEBHOOK_CACHE_SECONDS", default=10.0),
 }
+
+# Background tasks (webhook deliveries) in the database; `manage.py db_worker` runs them
+# (`make run` starts one beside the server).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 LOGGING = {
     "version": 1,

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_safe
 from realtime import live
 from realtime.protocol import Status, valid_origin_entry
 
-from .models import Project
+from .models import Project, WebhookEndpoint, WebhookMessage
 
 logger = logging.getLogger(__name__)
 
@@ -238,3 +238,39 @@ def _parse_time(value: str) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Operators see where projects' webhooks go; the signing secret is never shown."""
+
+    list_display = ["project", "url", "created_at"]
+    search_fields = ["project__public_id", "project__name", "url"]
+    fields = ["project", "url", "events", "created_at"]
+    readonly_fields = ["project", "url", "events", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(WebhookMessage)
+class WebhookMessageAdmin(admin.ModelAdmin):
+    """Webhook events and their delivery state, for support questions."""
+
+    list_display = ["msg_id", "event", "endpoint", "state", "attempts", "next_attempt_at"]
+    list_filter = ["state", "event"]
+    search_fields = ["msg_id", "conn_id", "endpoint__project__public_id"]
+    readonly_fields = [
+        "endpoint",
+        "msg_id",
+        "event",
+        "conn_id",
+        "payload",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -10,4 +10,5 @@ urlpatterns = [
     path("quickstart/", docs_views.page, {"name": "quickstart"}, name="quickstart"),
     path("limits/", docs_views.page, {"name": "limits"}, name="limits"),
     path("security/", docs_views.page, {"name": "security"}, name="security"),
+    path("api/", docs_views.page, {"name": "api"}, name="api"),
 ]

@@ -39,6 +39,7 @@ PAGES = {
     "quickstart": _("Quick start"),
     "limits": _("Limits and close codes"),
     "security": _("Security"),
+    "api": _("HTTP API and webhooks"),
 }
 
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "toc"]
@@ -183,6 +184,68 @@ def render_file(name: str, path: Path) -> Rendered:
     return rendered
 
 
+def api_operations() -> list[dict]:
+    """The HTTP API's operations, read from its OpenAPI schema (the one the API serves)."""
+    from realtime.api import api
+
+    schema = api.get_openapi_schema()
+    components = schema.get("components", {}).get("schemas", {})
+
+    def resolve(node: dict) -> dict:
+        ref = node.get("$ref", "")
+        return components.get(ref.rsplit("/", 1)[-1], {}) if ref else node
+
+    def kind(node: dict) -> str:
+        node = resolve(node)
+        if "const" in node or "enum" in node:
+            return " | ".join(f'"{v}"' for v in node.get("enum", [node.get("const")]))
+        if node.get("type") == "array":
+            return f"array of {resolve(node.get('items', {})).get('title', 'objects')}"
+        return node.get("type", "any JSON value")
+
+    operations = []
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            body = resolve(
+                op.get("requestBody", {})
+                .get("content", {})
+                .get("application/json", {})
+                .get("schema", {})
+            )
+            required = set(body.get("required", ()))
+            fields = [
+                {
+                    "name": name,
+                    "type": kind(field),
+                    "required": name in required,
+                    "description": field.get("description", ""),
+                }
+                for name, field in body.get("properties", {}).items()
+            ]
+            responses = []
+            for code, answer in op.get("responses", {}).items():
+                content = answer.get("content", {}).get("application/json", {})
+                model = resolve(content.get("schema", {}))
+                shape = ", ".join(
+                    f"{name}: {kind(field)}" for name, field in model.get("properties", {}).items()
+                )
+                responses.append(
+                    {"code": code, "description": answer["description"], "shape": shape}
+                )
+            operations.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    # Our own text from realtime/api.py, in Markdown.
+                    "description": mark_safe(markdown.markdown(op.get("description", ""))),
+                    "fields": fields,
+                    "responses": responses,
+                }
+            )
+    return operations
+
+
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
     return redirect("docs:protocol")
@@ -205,5 +268,7 @@ def page(request: HttpRequest, name: str) -> HttpResponse:
             "title": rendered.title or PAGES[name],
             # Rendered by SafeHtmlExtension: raw HTML escaped, only http(s) and relative URLs.
             "body": mark_safe(rendered.html),
+            # The API page ends with its reference, generated from the OpenAPI schema.
+            "operations": api_operations() if name == "api" else None,
         },
     )

@@ -10,7 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from realtime.protocol import valid_origin_entry
 
-from .models import MAX_APPROVAL_TIMEOUT, MIN_APPROVAL_TIMEOUT, Project
+from .models import MAX_APPROVAL_TIMEOUT, MIN_APPROVAL_TIMEOUT, Project, WebhookEndpoint
+from .webhooks import UnsafeUrl, check_url
 
 MAX_ALLOWED_ORIGINS = 100
 
@@ -176,3 +177,42 @@ def _suggestion(entry: str) -> str | None:
         return None
     candidate = f"{parts.scheme}://{parts.netloc}"
     return candidate if parts.scheme and parts.netloc and valid_origin_entry(candidate) else None
+
+
+class WebhookForm(forms.ModelForm):
+    """A project's webhook endpoint: where events are posted, and which events."""
+
+    url = forms.URLField(
+        label=_("Endpoint URL"),
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://api.example.com/relay-webhooks"}),
+        help_text=_(
+            "An https URL of your server. Events are posted to it signed (Standard Webhooks) "
+            "and retried for more than a day until it answers 2xx."
+        ),
+    )
+    events = forms.MultipleChoiceField(
+        label=_("Events"),
+        choices=WebhookEndpoint.Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "events"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            check_url(url)
+        except UnsafeUrl:
+            raise forms.ValidationError(
+                _(
+                    "Use an https URL of a public server (plain http only to 127.0.0.1 when "
+                    "the server allows it, for development)."
+                ),
+                code="unsafe_url",
+            ) from None
+        return url

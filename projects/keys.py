@@ -1,5 +1,6 @@
 """Identifiers and secrets of a project. Plain functions: no request, socket or database."""
 
+import base64
 import hmac
 import secrets
 import string
@@ -15,6 +16,16 @@ def new_admin_key() -> str:
 
 def new_public_id() -> str:
     return secrets.token_urlsafe(PUBLIC_ID_BYTES)
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: "whsec_" and 24 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def new_webhook_message_id() -> str:
+    """The `webhook-id` of one event, the same on every retry."""
+    return "msg_" + secrets.token_urlsafe(18)
 
 
 def keys_match(expected: str, given: str) -> bool:

@@ -3,10 +3,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import signals
-from .keys import new_admin_key, new_public_id
+from .keys import new_admin_key, new_public_id, new_webhook_message_id, new_webhook_secret
 
 MIN_APPROVAL_TIMEOUT = 10
 MAX_APPROVAL_TIMEOUT = 3600
@@ -132,3 +133,76 @@ def _deleted(sender, instance: Project, **kwargs) -> None:
     """However a project is deleted (the view, the admin's bulk action, its owner deleted,
     a queryset), its live connections are closed with 4004."""
     tell_live_connections(instance.public_id, signals.GONE)
+
+
+class WebhookEndpoint(models.Model):
+    """Where a project's connection events are posted, signed the Standard Webhooks way."""
+
+    class Event(models.TextChoices):
+        OPENED = "connection.opened", _("connection.opened: a connection got its id")
+        APPROVED = "connection.approved", _("connection.approved: an admin approved it")
+        ADMIN = "connection.admin", _("connection.admin: it became admin")
+        CLOSED = "connection.closed", _("connection.closed: it closed (with its close code)")
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="webhook", verbose_name=_("project")
+    )
+    url = models.URLField(_("endpoint URL"), max_length=500)
+    secret = models.CharField(
+        _("signing secret"), max_length=64, default=new_webhook_secret, editable=False
+    )
+    events = models.JSONField(_("events"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookMessage(models.Model):
+    """One event to deliver to an endpoint, at least once, retried with backoff."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        DELIVERED = "delivered", _("delivered")
+        FAILED = "failed", _("failed")
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="messages")
+    msg_id = models.CharField(max_length=40, unique=True, default=new_webhook_message_id)
+    event = models.CharField(max_length=40)
+    conn_id = models.CharField(max_length=40, blank=True)
+    payload = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["endpoint", "conn_id", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.msg_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST to an endpoint: the delivery log on the project page (the last 50)."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="attempts")
+    message = models.ForeignKey(WebhookMessage, on_delete=models.CASCADE, related_name="log")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    status_code = models.PositiveIntegerField(null=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -19,4 +19,8 @@ urlpatterns = [
     path("projects/<str:public_id>/delete/", views.project_delete, name="delete"),
     path("projects/<str:public_id>/key/", views.admin_key, name="key"),
     path("projects/<str:public_id>/stats/", views.project_stats, name="stats"),
+    path("projects/<str:public_id>/webhook/", views.webhook_save, name="webhook"),
+    path("projects/<str:public_id>/webhook/delete/", views.webhook_delete, name="webhook-delete"),
+    path("projects/<str:public_id>/webhook/test/", views.webhook_test, name="webhook-test"),
+    path("projects/<str:public_id>/webhook/secret/", views.webhook_secret, name="webhook-secret"),
 ]

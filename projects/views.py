@@ -9,16 +9,18 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from realtime import live
+from realtime import events, live
 
+from . import webhooks
 from .access import get_project_for_user
-from .forms import ProjectNameForm, ProjectSettingsForm
-from .models import Project
+from .forms import ProjectNameForm, ProjectSettingsForm, WebhookForm
+from .models import Project, WebhookEndpoint
 
 
 def ws_url_for(request: HttpRequest, project: Project) -> str:
@@ -73,11 +75,21 @@ def render_detail(
     project: Project,
     rename_form: ProjectNameForm | None = None,
     settings_form: ProjectSettingsForm | None = None,
+    webhook_form: WebhookForm | None = None,
 ) -> HttpResponse:
     """The project page; a form that failed validation is shown with its errors."""
+    endpoint = WebhookEndpoint.objects.filter(project=project).first()
     context = {
+        "webhook": endpoint,
+        "webhook_form": webhook_form
+        or WebhookForm(instance=endpoint, auto_id="webhook_%s", initial=_default_events(endpoint)),
+        "webhook_log": list(endpoint.attempts.select_related("message")[: webhooks.LOG_SIZE])
+        if endpoint
+        else [],
         "project": project,
         "ws_url": ws_url_for(request, project),
+        "api_url": request.build_absolute_uri(f"/api/v1/projects/{project.public_id}/"),
+        "api_docs_url": reverse("docs:api"),
         "counts": live.counts(project.public_id),
         "message_counts": live.messages(project.public_id),
         "rename_form": rename_form or ProjectNameForm(instance=project, auto_id="rename_%s"),
@@ -168,3 +180,53 @@ def project_stats(request: HttpRequest, public_id: str) -> JsonResponse:
             "messages": live.messages(project.public_id),
         }
     )
+
+
+def _default_events(endpoint: WebhookEndpoint | None) -> dict:
+    return {} if endpoint else {"events": list(WebhookEndpoint.Event.values)}
+
+
+@login_required
+@require_POST
+def webhook_save(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request, public_id)
+    endpoint = WebhookEndpoint.objects.filter(project=project).first()
+    form = WebhookForm(request.POST, instance=endpoint, auto_id="webhook_%s")
+    if not form.is_valid():
+        return render_detail(request, project, webhook_form=form)
+    endpoint = form.save(commit=False)
+    endpoint.project = project
+    endpoint.save()
+    events.forget(project.public_id)
+    messages.success(request, _("Webhook saved. New events go to %(url)s.") % {"url": endpoint.url})
+    return redirect(reverse("projects:detail", args=[project.public_id]) + "#webhooks")
+
+
+@login_required
+@require_POST
+def webhook_delete(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request, public_id)
+    WebhookEndpoint.objects.filter(project=project).delete()
+    events.forget(project.public_id)
+    messages.success(request, _("Webhook removed: no more events are sent."))
+    return redirect(reverse("projects:detail", args=[project.public_id]) + "#webhooks")
+
+
+@login_required
+@require_POST
+def webhook_test(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request, public_id)
+    endpoint = get_object_or_404(WebhookEndpoint, project=project)
+    webhooks.send_test_event(endpoint)
+    messages.success(request, _("Test event queued; its attempt shows in the delivery log below."))
+    return redirect(reverse("projects:detail", args=[project.public_id]) + "#webhooks")
+
+
+@never_cache
+@login_required
+@require_POST
+def webhook_secret(request: HttpRequest, public_id: str) -> JsonResponse:
+    """The signing secret, on demand: never in page HTML nor in a GET response."""
+    project = get_project_for_user(request, public_id)
+    endpoint = get_object_or_404(WebhookEndpoint, project=project)
+    return JsonResponse({"secret": endpoint.secret})

@@ -27,7 +27,7 @@ from accounts.client_address import scope_client_address
 from projects.keys import keys_match
 from projects.models import Project
 
-from . import control, liveness, metrics, protocol, stats
+from . import actions, control, events, liveness, metrics, protocol
 from .delivery import Delivery
 from .hub import ADMINS, BROADCASTS, EVERYONE, get_hub
 from .protocol import Close, Code, Policy, Status
@@ -122,7 +122,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             if self.conn_id is not None:
                 try:
                     await send({"type": "websocket.close", "code": int(Close.SERVER_RESTARTING)})
-                    metrics.closed(Close.SERVER_RESTARTING)
+                    self.close_code = int(Close.SERVER_RESTARTING)
+                    metrics.closed(self.close_code)
                 except Exception:
                     logger.debug("could not say goodbye to %s", self.conn_id, exc_info=True)
             raise
@@ -220,6 +221,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.sync_audiences()
         self.release()
         await self.delivery.to_admins(public_id, protocol.new_id_frame(self.conn_id))
+        events.emit(public_id, events.OPENED, self.conn_id)
         if self.status == Status.PENDING:
             self.timer = asyncio.create_task(self.expire(project.approval_timeout))
         if self.stale:
@@ -243,7 +245,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.timer = None
 
     async def websocket_disconnect(self, message: dict) -> None:
-        metrics.closed(self.close_code or message.get("code", 1005))
+        self.close_code = self.close_code or message.get("code", 1005)
+        metrics.closed(self.close_code)
         await self.leave()
         raise StopConsumer()
 
@@ -261,6 +264,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             return
         self.registered = False
         metrics.connection_status(self.status, None)
+        events.emit(self.public_id, events.CLOSED, conn_id, code=self.close_code)
         try:
             if await self.registry.remove(self.public_id, conn_id):
                 await self.delivery.left(self.public_id, conn_id)
@@ -313,20 +317,16 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.push_text(PONG_TEXT)
 
     async def on_send(self, request: protocol.Send) -> None:
-        frame = protocol.message_frame(self.conn_id, request.to, request.data)
-        if request.is_broadcast:
-            await self.delivery.broadcast(self.project.public_id, frame)
-        else:
-            entry = None
-            if protocol.is_connection_id(request.to):
-                entry = await self.registry.get(self.project.public_id, request.to)
-            refused = protocol.can_address(
-                request.to, self.status, entry and entry.status, self.project.policy
-            )
-            if refused is not None:
-                return self.send_frame(refused.frame())
-            await self.delivery.to_connection(entry, frame)
-        stats.record(self.project.public_id)
+        refused = await actions.send_message(
+            self.public_id,
+            self.project.policy,
+            self.conn_id,
+            self.status,
+            request.to,
+            request.data,
+        )
+        if refused is not None:
+            self.send_frame(refused.frame())
 
     async def on_become_admin(self, request: protocol.BecomeAdmin) -> None:
         project = self.project
@@ -344,6 +344,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             await self.registry.promote(project.public_id, self.conn_id, Status.ADMIN)
             await self.hub.barrier()
             self.sync_audiences()
+            events.emit(project.public_id, events.ADMIN, self.conn_id)
         self.send_frame(protocol.admin_frame())
 
     def admin_failed(self, error: str) -> None:
@@ -361,33 +362,18 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             return self.send_frame(
                 protocol.refusal(Code.INVALID_MESSAGE, '"id" must be a string').frame()
             )
-        entry = None
-        if protocol.is_connection_id(request.target):
-            entry = await self.registry.promote(
-                self.project.public_id, request.target, Status.APPROVED
-            )
-        if entry is None:
-            return self.send_frame(
-                protocol.approved_reply_frame(request.target, protocol.UNKNOWN_ID)
-            )
         reply = protocol.approved_reply_frame(request.target)
-        if self.project.policy == Policy.RESTRICTED:
-            # The connection joins the broadcasts on its own process before the admin hears
-            # "success" (§6).
-            await self.delivery.approve(entry, wait=True)
-            self.send_frame(reply)
-        else:
-            # It is in the broadcasts already; the admin hears first, the connection right
-            # after.
-            self.send_frame(reply)
-            await self.delivery.approve(entry, wait=False)
+        entry = await actions.approve(
+            self.public_id, self.project.policy, request.target, lambda: self.send_frame(reply)
+        )
+        if entry is None:
+            self.send_frame(protocol.approved_reply_frame(request.target, protocol.UNKNOWN_ID))
 
     async def on_list_connections(self, request: protocol.ListConnections) -> None:
         if self.status != Status.ADMIN:
             return self.send_frame(protocol.NOT_ADMIN_REFUSAL.frame())
-        entries = await self.registry.entries(self.project.public_id)
-        entries.sort(key=lambda e: (e.connected_at, e.conn_id))
-        self.send_frame(protocol.connections_frame([e.public() for e in entries]))
+        connections = await actions.list_connections(self.public_id)
+        self.send_frame(protocol.connections_frame(connections))
 
     handlers = {
         protocol.Ping: on_ping,
@@ -407,6 +393,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.status = Status.APPROVED
             self.settle()
             self.sync_audiences()
+            events.emit(self.public_id, events.APPROVED, self.conn_id)
         self.send_frame(protocol.approved_notice_frame(self.conn_id))
 
     def project_changed(self, change: str) -> None:

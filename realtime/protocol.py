@@ -274,6 +274,23 @@ def _brackets_balanced(text: str) -> bool:
     return opened == outside.count("]") + outside.count("}")
 
 
+def decode_strict(text: str) -> Any | Refusal:
+    """Any JSON text as §7 reads a frame: the value, or invalid_json / invalid_message (too
+    deep). For bodies that are not frames (the HTTP API's)."""
+    try:
+        value = _decoder.decode(text)
+    except RecursionError:
+        if not _brackets_balanced(text):
+            return refusal(Code.INVALID_JSON, "not valid JSON")
+        return refusal(Code.INVALID_MESSAGE, f"nesting deeper than {MAX_DEPTH} levels")
+    except ValueError as exc:
+        detail = str(exc) if isinstance(exc, _NotStrictJson) else "not valid JSON"
+        return refusal(Code.INVALID_JSON, detail if text.strip() else "empty body")
+    if _too_deep(value):
+        return refusal(Code.INVALID_MESSAGE, f"nesting deeper than {MAX_DEPTH} levels")
+    return value
+
+
 def parse(text: str) -> Request | Refusal:
     """Turn one text frame into a request, or the refusal it earns (JSON, then shape)."""
     if text == "ping":

@@ -129,6 +129,40 @@
     });
   }
 
+  // --- The webhook signing secret (like the key: fetched with a POST when asked for) -------
+
+  var secretBox = document.getElementById("webhook-secret");
+  var revealSecret = page.querySelector("[data-reveal-secret]");
+  var secret = null;
+
+  if (secretBox && revealSecret) {
+    revealSecret.addEventListener("click", function () {
+      if (secret !== null && secretBox.textContent === secret) {
+        secretBox.textContent = secretBox.dataset.masked;
+        revealSecret.textContent = t.tReveal;
+        return;
+      }
+      revealSecret.disabled = true;
+      fetch(t.secretUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": t.csrfToken, Accept: "application/json" },
+      })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (body) {
+          if (typeof body.secret !== "string") throw new Error("no secret");
+          secret = body.secret;
+          secretBox.textContent = secret;
+          revealSecret.textContent = t.tHide;
+        })
+        .catch(function () { window.alert(t.tSecretFailed); })
+        .then(function () { revealSecret.disabled = false; });
+    });
+  }
+
   // --- Code tabs ------------------------------------------------------------------------
 
   document.querySelectorAll("[data-tabs]").forEach(function (list) {

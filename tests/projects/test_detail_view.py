@@ -169,3 +169,10 @@ def test_anonymous_is_sent_to_log_in(client, project):
 
 def test_rejects_post(alice_client, project):
     assert alice_client.post(detail_url(project)).status_code == 405
+
+
+def test_code_has_a_curl_tab_for_the_http_api(alice_client, project):
+    html = alice_client.get(reverse("projects:detail", args=[project.public_id])).content.decode()
+    assert 'id="tab-curl"' in html
+    assert f"http://testserver/api/v1/projects/{project.public_id}/messages" in html
+    assert project.admin_key not in html

@@ -8,7 +8,7 @@ from projects import docs_views
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["protocol", "quickstart", "limits", "security"]
+PAGES = ["protocol", "quickstart", "limits", "security", "api"]
 
 
 @pytest.fixture(autouse=True)
@@ -165,3 +165,22 @@ def test_security_page_in_both_languages(client):
     response = client.get(reverse("docs:security"), HTTP_ACCEPT_LANGUAGE="id")
     assert "Keamanan</h1>" in response.text
     assert "Daftar periksa pemasangan" in response.text
+
+
+def test_api_page_ends_with_the_reference_generated_from_the_schema(client):
+    response = client.get(reverse("docs:api"))
+    assert "/api/v1/openapi.json" in response.text
+    for operation in (
+        "POST /api/v1/projects/{public_id}/messages",
+        "POST /api/v1/projects/{public_id}/approvals",
+        "GET /api/v1/projects/{public_id}/connections",
+    ):
+        assert f"<code>{operation}</code>" in response.text
+    assert "unknown_recipient" in response.text
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_no_page_calls_the_api_planned(client, language):
+    for name in PAGES:
+        text = client.get(reverse(f"docs:{name}"), HTTP_ACCEPT_LANGUAGE=language).text.lower()
+        assert "planned" not in text and "direncanakan" not in text

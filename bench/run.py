@@ -97,7 +97,7 @@ UVICORN = [
     "--loop",
     "uvloop",
     "--http",
-    "httptools",
+    "realtime.uvicorn_compat:HttpToolsProtocol",  # httptools, with a deadline for headers
 ]
 REFERENCE = "reference"
 

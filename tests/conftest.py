@@ -130,6 +130,30 @@ class Server:
         self.log.unlink(missing_ok=True)
 
 
+def server_env(**overrides: str) -> dict[str, str]:
+    """A server process's environment: the test database, Redis when set, DEBUG on."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url_for_servers(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DEBUG": "1",
+        "PYTHONUNBUFFERED": "1",
+        **overrides,
+    }
+
+
+def server_args(kind: str) -> list[str]:
+    """The options a server runs with: uvicorn as the README's production command, daphne as
+    `make run` (limits above the protocol's 1 MiB, so the relay itself answers 1009)."""
+    if kind == "uvicorn":
+        return [
+            *("--ws", "websockets", "--loop", "uvloop"),
+            *("--http", "realtime.uvicorn_compat:HttpToolsProtocol"),
+            *("--ws-max-size", "2097152", "--no-access-log"),
+        ]
+    return ["--websocket-max-message-size", "2097152", "--websocket-max-frame-size", "2097152"]
+
+
 @pytest.fixture
 def start_server(transactional_db):
     """Start real server processes on the test database (and Redis, when REDIS_URL is set).
@@ -144,24 +168,9 @@ def start_server(transactional_db):
 
     def start(args: tuple[str, ...] = (), server: str = "", **env_overrides: str) -> Server:
         server = server or DEFAULT_SERVER
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url_for_servers(),
-            "REDIS_URL": settings.REDIS_URL,
-            "DEBUG": "1",
-            "PYTHONUNBUFFERED": "1",
-            **env_overrides,
-        }
-        if server == "uvicorn":
-            # As the production command in the README.
-            base = ["--ws", "websockets", "--loop", "uvloop", "--http", "httptools"]
-            base += ["--ws-max-size", "2097152", "--no-access-log"]
-        else:
-            # As `make run`: daphne's limits above the protocol's 1 MiB, so the relay
-            # answers 1009.
-            base = ["--websocket-max-message-size", "2097152"]
-            base += ["--websocket-max-frame-size", "2097152"]
-        process = Server(env, [*base, *args], kind=server)
+        env = server_env(**env_overrides)
+        process_args = [*server_args(server), *args]
+        process = Server(env, process_args, kind=server)
         servers.append(process)
         return process
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Server, database_url_for_servers, make_project
+from tests.conftest import Server, make_project, server_args, server_env
 
 WAIT = 5.0  # seconds: the longest any single frame may take to arrive
 
@@ -116,20 +114,7 @@ def shared_server(kind: str = "daphne", **env_overrides: str):
     Call it from a module-scoped fixture that depends on `django_db_setup`, inside
     `django_db_blocker.unblock()`, and `stop()` it at the end. The options are the fixture's.
     """
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_for_servers(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DEBUG": "1",
-        "PYTHONUNBUFFERED": "1",
-        **env_overrides,
-    }
-    if kind == "uvicorn":
-        args = ["--ws", "websockets", "--loop", "uvloop", "--http", "httptools"]
-        args += ["--ws-max-size", "2097152", "--no-access-log"]
-    else:
-        args = ["--websocket-max-message-size", "2097152", "--websocket-max-frame-size", "2097152"]
-    return Server(env, args, kind=kind)
+    return Server(server_env(**env_overrides), server_args(kind), kind=kind)
 
 
 def log_since(server, offset: int) -> str:

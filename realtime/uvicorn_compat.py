@@ -1,0 +1,56 @@
+"""What uvicorn needs to keep serving when clients misbehave.
+
+uvicorn waits for a request's headers without a deadline: its keep-alive timer starts only
+after a first response, and any byte received cancels it. A client that sends half a
+handshake and stops (or trickles a byte now and then) holds its connection, and its memory,
+for good; enough of them exhaust the process. `HttpToolsProtocol` (the README's
+`--http realtime.uvicorn_compat:HttpToolsProtocol`) closes a connection whose request
+headers have not all arrived `HEADERS_TIMEOUT` seconds after it opened, or after the previous
+response. Everything else is uvicorn's own httptools protocol.
+
+daphne needs no such thing (Twisted drops a silent connection after 60 s); `daphne_compat.py`
+has what daphne needs instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as UvicornHttpToolsProtocol
+
+HEADERS_TIMEOUT = 20.0  # seconds
+
+
+class HttpToolsProtocol(UvicornHttpToolsProtocol):
+    _headers_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_headers_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_headers_deadline()
+        super().connection_lost(exc)
+
+    def on_headers_complete(self) -> None:
+        self._disarm_headers_deadline()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_headers_deadline()  # the next request on this keep-alive connection
+
+    def _arm_headers_deadline(self) -> None:
+        self._disarm_headers_deadline()
+        self._headers_deadline = self.loop.call_later(HEADERS_TIMEOUT, self._headers_too_slow)
+
+    def _disarm_headers_deadline(self) -> None:
+        if self._headers_deadline is not None:
+            self._headers_deadline.cancel()
+            self._headers_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._headers_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()

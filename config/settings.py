@@ -10,6 +10,10 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -190,7 +194,13 @@ REDIS_LAYER = env.str("RELAY_REDIS_LAYER", default="core")
 # redis-py 8 defaults to a 5 s socket timeout, which cuts the layer's blocking read and closes
 # idle sockets with 1011: turn it off. Its pool raises past 100 connections: leave room for
 # bursts of connects.
-REDIS_HOST = {"address": REDIS_URL, "socket_timeout": None, "max_connections": 1000}
+# Every Redis client (the layer's, the registry's): a pooled connection to a Redis that
+# restarted fails once and is replaced, instead of failing the frame that happened to pick it.
+REDIS_RETRY = {
+    "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+    "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionError],
+}
+REDIS_HOST = {"address": REDIS_URL, "socket_timeout": None, "max_connections": 1000, **REDIS_RETRY}
 if REDIS_URL and REDIS_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {

@@ -22,11 +22,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 from django.conf import settings
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .protocol import ADMIN_FAILURE_WINDOW, ADMIN_FAILURES_PER_ADDRESS, Status
 
@@ -36,15 +32,6 @@ logger = logging.getLogger(__name__)
 SERVER_ID = uuid.uuid4().hex
 POOL_SIZE = 64
 POOL_WAIT = 20.0
-
-
-def retrying() -> dict:
-    """Client options: a pooled connection to a Redis that restarted fails once and is
-    replaced, instead of failing the request that happened to pick it."""
-    return {
-        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionError],
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +202,7 @@ class RedisRegistry:
         if client is None:
             # A burst of connections waits for a pooled connection instead of failing.
             pool = aioredis.BlockingConnectionPool.from_url(
-                self.url, max_connections=POOL_SIZE, timeout=POOL_WAIT, **retrying()
+                self.url, max_connections=POOL_SIZE, timeout=POOL_WAIT, **settings.REDIS_RETRY
             )
             client = self._clients[loop] = aioredis.Redis(connection_pool=pool)
         return client

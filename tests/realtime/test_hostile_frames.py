@@ -1,4 +1,4 @@
-"""Hostile frames at the application level, against a real daphne and a real uvicorn.
+"""Hostile frames at the application level, against a real daphne or a real uvicorn.
 
 Each case of the corpus is one text frame from a fresh connection (the hostile one) in a
 fresh project, with the reaction PROTOCOL.md names for it. Around it stand an admin and a
@@ -25,7 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from realtime import live
-from tests.conftest import REDIS_URL
+from tests.conftest import DEFAULT_SERVER, REDIS_URL
 from tests.realtime.server_helpers import (
     PONG,
     WAIT,
@@ -49,7 +49,9 @@ MIB = 1024 * 1024
 FENCE = "fence: nothing of the hostile frame may come after this"
 
 
-@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+# One server per run, as RELAY_TEST_SERVER says: .ci/run's embedded pass runs the corpus under
+# daphne (`make run`), its production pass under uvicorn (the README's command).
+@pytest.fixture(scope="module", params=[DEFAULT_SERVER])
 def server(request, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         process = shared_server(request.param)

@@ -1,6 +1,6 @@
 """Hostile input at the WebSocket level, written by hand on a raw TCP socket (RFC 6455).
 
-Against a real daphne and a real uvicorn. For each case: the server answers as PROTOCOL.md
+Against a real daphne or uvicorn (RELAY_TEST_SERVER). For each case: the server answers as PROTOCOL.md
 (or, below it, RFC 6455) says, without a traceback in its log; an admin and a bystander of
 the same project get nothing but the admin's new_id/left_id; the connection's slot is freed.
 Where a server departs from the RFC, the test pins what it does and says so.
@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import DEFAULT_SERVER
 from tests.realtime.server_helpers import (
     WAIT,
     become_admin,
@@ -38,7 +39,9 @@ MIB = 1024 * 1024
 TEXT, BINARY, CLOSE, PING, PONG_OPCODE, CONTINUATION = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
 
 
-@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+# One server per run, as RELAY_TEST_SERVER says: .ci/run's embedded pass runs the corpus under
+# daphne (`make run`), its production pass under uvicorn (the README's command).
+@pytest.fixture(scope="module", params=[DEFAULT_SERVER])
 def server(request, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         process = shared_server(request.param)

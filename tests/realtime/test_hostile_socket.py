@@ -1,9 +1,9 @@
 """Hostile input at the WebSocket level, written by hand on a raw TCP socket (RFC 6455).
 
-Against a real daphne or uvicorn (RELAY_TEST_SERVER). For each case: the server answers as PROTOCOL.md
-(or, below it, RFC 6455) says, without a traceback in its log; an admin and a bystander of
-the same project get nothing but the admin's new_id/left_id; the connection's slot is freed.
-Where a server departs from the RFC, the test pins what it does and says so.
+Against a real daphne or uvicorn (RELAY_TEST_SERVER). For each case: the server answers as
+PROTOCOL.md (or, below it, RFC 6455) says, without a traceback in its log; an admin and a
+bystander of the same project get nothing but the admin's new_id/left_id; the connection's
+slot is freed. Where a server departs from the RFC, the test pins what it does and says so.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -196,8 +196,9 @@ REDIS_LAYER = env.str("RELAY_REDIS_LAYER", default="core")
 # bursts of connects.
 # Every Redis client (the layer's, the registry's): a pooled connection to a Redis that
 # restarted fails once and is replaced, instead of failing the frame that happened to pick it.
+# One retry, at once: while Redis is down a frame is answered `unavailable` without delay.
 REDIS_RETRY = {
-    "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+    "retry": Retry(NoBackoff(), 1),
     "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionError],
 }
 REDIS_HOST = {"address": REDIS_URL, "socket_timeout": None, "max_connections": 1000, **REDIS_RETRY}

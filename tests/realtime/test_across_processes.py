@@ -261,3 +261,44 @@ async def test_killed_process_is_forgotten_and_its_connections_left(start_server
             frame = await recv(admin)
             assert frame == error(frame, "unknown_recipient", to=conn_id)
         await silent(admin)
+
+
+async def test_restricted_approval_across_processes_joins_broadcasts_before_success(
+    start_server, alice
+):
+    """PROTOCOL.md §6 on two processes: the approved connection is in the broadcasts before
+    the admin hears "success", whichever layer carries them (the pub/sub layer cannot add
+    another process's channel to a group)."""
+    project = await new_project(alice, pending_policy="restricted")
+    one, two = await two_servers(start_server)
+    admin, admin_id = await open_socket(one, project.public_id)
+    async with admin:
+        await become_admin(admin, project.admin_key)
+        for round_ in range(3):
+            guest, guest_id = await open_socket(two, project.public_id)
+            async with guest:
+                assert await recv(admin) == {"from": "system", "new_id": guest_id}
+                await send(admin, {"to": "all", "data": f"before {round_}"})
+                assert await recv(admin) == {
+                    "from": admin_id,
+                    "to": "all",
+                    "data": f"before {round_}",
+                }
+                await send(admin, {"to": "system", "event": "approved", "id": guest_id})
+                assert (await recv(admin))["status"] == "success"
+                await send(admin, {"to": "all", "data": f"after {round_}"})
+                # The guest is told, then gets the broadcast sent right after "success",
+                # and never the one sent while it was pending.
+                assert await recv(guest) == {"from": "system", "event": "approved", "id": guest_id}
+                assert await recv(guest) == {
+                    "from": admin_id,
+                    "to": "all",
+                    "data": f"after {round_}",
+                }
+                assert await recv(admin) == {
+                    "from": admin_id,
+                    "to": "all",
+                    "data": f"after {round_}",
+                }
+                await silent(guest, 0.2)
+            assert await recv(admin) == {"from": "system", "left_id": guest_id}

@@ -274,19 +274,25 @@ def _brackets_balanced(text: str) -> bool:
     return opened == outside.count("]") + outside.count("}")
 
 
-def decode_strict(text: str) -> Any | Refusal:
-    """Any JSON text as §7 reads a frame: the value, or invalid_json / invalid_message (too
-    deep). For bodies that are not frames (the HTTP API's)."""
+def _decode(text: str, what: str) -> Any | Refusal:
+    """The JSON value of `text`, or the refusal strict JSON earns (`what`: frame or body)."""
     try:
-        value = _decoder.decode(text)
+        return _decoder.decode(text)
     except RecursionError:
+        # JSON is checked before the message shape (§7), as far as it can be cheaply.
         if not _brackets_balanced(text):
             return refusal(Code.INVALID_JSON, "not valid JSON")
         return refusal(Code.INVALID_MESSAGE, f"nesting deeper than {MAX_DEPTH} levels")
     except ValueError as exc:
         detail = str(exc) if isinstance(exc, _NotStrictJson) else "not valid JSON"
-        return refusal(Code.INVALID_JSON, detail if text.strip() else "empty body")
-    if _too_deep(value):
+        return refusal(Code.INVALID_JSON, detail if text.strip() else f"empty {what}")
+
+
+def decode_strict(text: str) -> Any | Refusal:
+    """Any JSON text as §7 reads a frame: the value, or invalid_json / invalid_message (too
+    deep). For bodies that are not frames (the HTTP API's)."""
+    value = _decode(text, "body")
+    if not isinstance(value, Refusal) and _too_deep(value):
         return refusal(Code.INVALID_MESSAGE, f"nesting deeper than {MAX_DEPTH} levels")
     return value
 
@@ -295,16 +301,9 @@ def parse(text: str) -> Request | Refusal:
     """Turn one text frame into a request, or the refusal it earns (JSON, then shape)."""
     if text == "ping":
         return Ping()
-    try:
-        value = _decoder.decode(text)
-    except RecursionError:
-        # JSON is checked before the message shape (§7), as far as it can be cheaply.
-        if not _brackets_balanced(text):
-            return refusal(Code.INVALID_JSON, "not valid JSON")
-        return refusal(Code.INVALID_MESSAGE, f"nesting deeper than {MAX_DEPTH} levels")
-    except ValueError as exc:
-        detail = str(exc) if isinstance(exc, _NotStrictJson) else "not valid JSON"
-        return refusal(Code.INVALID_JSON, detail if text.strip() else "empty frame")
+    value = _decode(text, "frame")
+    if isinstance(value, Refusal):
+        return value
     if value == "ping":
         return Ping()
     if not isinstance(value, dict):

@@ -197,6 +197,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 Code.ORIGIN_NOT_ALLOWED, "this origin may not connect", Close.ORIGIN_NOT_ALLOWED
             )
         self.project = project
+        if self.closing:
+            return  # refused meanwhile (the project went away while it was read)
         entry = Entry(self.conn_id, channel, Status.PENDING, utc_now_iso())
         if not await self.registry.add(public_id, entry, project.max_connections):
             return self.refuse(

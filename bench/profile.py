@@ -423,8 +423,8 @@ def write_report(report: dict[str, Any], path: Path) -> None:
         )
         lines += [
             f"{total} busy samples, plus {agg['idle_pool_samples']} of pool threads waiting for "
-            f"work, left out{check} ([folded stacks](perf/profiles/{name}.txt)). Every stack "
-            "runs through (left out of the inclusive table): "
+            f"work, left out{check} ([folded stacks](perf/profiles/{name}.txt)). The frames at "
+            "the root of each thread's stacks (left out of the inclusive table): "
             + " \N{RIGHTWARDS ARROW} ".join(f"`{f}`" for f in agg["trunk"]),
             "",
             f"### {name}: top {TOP} by self samples",

@@ -96,9 +96,12 @@ class Probe:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.pids, self.aux, self.children = args.server_pid, args.aux_pid, args.server_pid_children
+        self.mark = args.mark_window
         self.started = self.cpu = self.aux_cpu = self.own_cpu = 0.0
 
     def start(self) -> None:
+        if self.mark:  # bench/profile.py starts its profiler on this line
+            print("loadgen: window start", file=sys.stderr, flush=True)
         self.started = time.monotonic()
         self.cpu, self.aux_cpu = cpu_seconds(self.pids, self.children), cpu_seconds(self.aux)
         self.own_cpu = time.process_time()
@@ -107,6 +110,8 @@ class Probe:
         wall = max(time.monotonic() - self.started, 1e-9)
         cpu = cpu_seconds(self.pids, self.children) - self.cpu
         aux = cpu_seconds(self.aux) - self.aux_cpu
+        if self.mark:  # ... and stops it on this one
+            print("loadgen: window stop", file=sys.stderr, flush=True)
         out: dict[str, Any] = {"window_s": round(wall, 3)}
         if self.pids:
             out["server_cpu_s"] = round(cpu, 3)
@@ -860,6 +865,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=[],
         help="a helper process (Redis) whose CPU is reported apart (repeatable)",
+    )
+    parser.add_argument(
+        "--mark-window",
+        action="store_true",
+        help="print `loadgen: window start` and `... stop` to stderr around each measured window",
     )
     parser.add_argument("--admins", type=int, default=0, help="admin sockets (0: by load)")
     parser.add_argument("--concurrency", type=int, default=100, help="handshakes in flight")

@@ -849,14 +849,25 @@ def write_report(report: dict[str, Any], out: Path, plots: Path) -> None:
         lines.append("")
         if problems:
             lines += ["Notes and problems seen:", "", *[f"- {p}" for p in problems], ""]
+    lines += profile_summary(out.parent)
     if plotted:
         lines += ["## Plots", ""] + [f"![{title}](perf/{file})" for file, title in plotted] + [""]
     lines += [
         "Raw results (every run, every fan-out step, the memory samples): "
-        "[perf/results.json](perf/results.json).",
+        "[perf/results.json](perf/results.json). Where the production configuration's CPU "
+        "goes (py-spy profiles of connect, direct and fan-out, `bench/profile.py`): "
+        "[profiles.md](profiles.md).",
         "",
     ]
     out.write_text("\n".join(lines))
+
+
+def profile_summary(docs: Path) -> list[str]:
+    """The top of each profile, as bench/profile.py last wrote it (docs/perf/profiles/)."""
+    path = docs / "perf" / "profiles" / "summary.md"
+    if not path.exists():
+        return []
+    return ["## Where the CPU goes", "", *path.read_text().strip().splitlines(), ""]
 
 
 def make_plots(report: dict[str, Any], plots: Path) -> list[tuple[str, str]]:

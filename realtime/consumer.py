@@ -29,7 +29,7 @@ from projects.models import Project
 
 from . import actions, control, events, liveness, metrics, protocol
 from .delivery import Delivery
-from .hub import ADMINS, BROADCASTS, EVERYONE, get_hub
+from .hub import ADMINS, BROADCASTS, EVERYONE, check_cancelled, get_hub
 from .protocol import Close, Code, Policy, Status
 from .registry import Entry, get_registry, utc_now_iso
 
@@ -142,6 +142,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         except StopConsumer:
             raise
         except Exception as exc:
+            check_cancelled()
             self.failed(exc)
 
     def failed(self, exc: Exception) -> None:
@@ -167,6 +168,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                check_cancelled()
                 self.failed(exc)
 
         asyncio.get_running_loop().create_task(run())

@@ -53,6 +53,18 @@ APPROVAL_ACK_TIMEOUT = 5.0
 RECEIVE_BACKOFF = (0.05, 0.2, 0.5, 1.0)
 
 
+def check_cancelled() -> None:
+    """Raise CancelledError if the current task is being cancelled.
+
+    Call it where `except Exception` catches: a client library (redis-py) may turn the
+    cancellation it received into an error of its own, and a loop that swallowed it would
+    never end (a server shutting down waits for it).
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Member(Protocol):
     """What the hub needs of a connection (the consumer)."""
 
@@ -225,6 +237,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                check_cancelled()
                 metrics.layer_failure("receive")
                 wait = RECEIVE_BACKOFF[min(failures, len(RECEIVE_BACKOFF) - 1)]
                 if not failures:
@@ -323,6 +336,7 @@ async def _logged(coroutine) -> None:
     except asyncio.CancelledError:
         raise
     except Exception as exc:
+        check_cancelled()
         logger.warning("hub background step failed: %s", exc)
 
 

@@ -26,7 +26,7 @@ from redis.commands.core import AsyncScript
 
 from . import metrics, stats
 from .delivery import Delivery
-from .hub import Hub
+from .hub import Hub, check_cancelled
 from .registry import (
     SERVER_ID,
     SERVERS_KEY,
@@ -137,6 +137,7 @@ class Liveness:
             try:
                 gone.extend(await self.sweep(server))
             except Exception as exc:
+                check_cancelled()
                 # One process that cannot be swept does not keep the others from it.
                 logger.warning("could not sweep server %s (%r)", server, exc)
         return gone
@@ -192,6 +193,7 @@ class Liveness:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                check_cancelled()
                 failing = True
                 logger.warning("liveness step failed (%r); trying again", exc)
 

@@ -26,8 +26,9 @@ from redis.exceptions import RedisError
 from accounts.client_address import scope_client_address
 from projects.keys import keys_match
 from projects.models import Project
+from projects.origins import origin_allowed
 
-from . import actions, control, events, liveness, metrics, protocol
+from . import actions, control, events, liveness, metrics, protocol, rates
 from .delivery import Delivery
 from .hub import ADMINS, BROADCASTS, EVERYONE, get_hub
 from .protocol import Close, Code, Policy, Status
@@ -190,9 +191,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         project = await load_project(public_id)
         if project is None:
             return self.refuse(Code.PROJECT_NOT_FOUND, "no such project", Close.PROJECT_NOT_FOUND)
-        if not protocol.origin_allowed(
-            header(self.scope, b"origin"), list(project.allowed_origins)
-        ):
+        if not origin_allowed(header(self.scope, b"origin"), list(project.allowed_origins)):
             return self.refuse(
                 Code.ORIGIN_NOT_ALLOWED, "this origin may not connect", Close.ORIGIN_NOT_ALLOWED
             )
@@ -208,8 +207,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         metrics.connection_status(None, self.status)
         self.admin_key_used: str | None = None
         now = time.monotonic()
-        self.bucket = protocol.TokenBucket(project.rate_burst, project.rate_per_second, now)
-        self.rate_refusals = protocol.SlidingCount(
+        self.bucket = rates.TokenBucket(project.rate_burst, project.rate_per_second, now)
+        self.rate_refusals = rates.SlidingCount(
             protocol.RATE_LIMITED_CLOSE_AFTER, protocol.RATE_LIMITED_WINDOW
         )
         self.admin_failures = 0

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from projects.statuses import Policy, Status
+
+__all__ = ["Policy", "Status"]  # the relay's modules take them from here
+
 HARD_LIMIT_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_NUMBER_DIGITS = 4300
@@ -50,17 +54,6 @@ class Code(StrEnum):
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     UNAVAILABLE = "unavailable"
-
-
-class Status(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    ADMIN = "admin"
-
-
-class Policy(StrEnum):
-    OPEN = "open"
-    RESTRICTED = "restricted"
 
 
 # Texts of failed admin and approval requests, as the seed writes them.

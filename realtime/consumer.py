@@ -27,6 +27,7 @@ from projects.live_settings import PUBLIC_ID, ProjectSettings, load_project
 from projects.origins import origin_allowed
 
 from . import actions, control, events, liveness, metrics, protocol, rates
+from .admin_limit import get_admin_limit
 from .delivery import Delivery
 from .hub import ADMINS, BROADCASTS, EVERYONE, get_hub
 from .outbox import Outbox
@@ -281,7 +282,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         project = self.project
         failed = not keys_match(project.admin_key, request.key)
         # The address's failure limit is checked and this attempt recorded in one step.
-        if not await self.registry.admin_attempt(project.public_id, self.address, failed):
+        if not await get_admin_limit().admin_attempt(project.public_id, self.address, failed):
             return self.admin_failed(protocol.TOO_MANY_ATTEMPTS)
         if failed:
             return self.admin_failed(protocol.INVALID_KEY)

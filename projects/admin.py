@@ -18,11 +18,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
-from realtime import live
-from realtime.protocol import Status
-
+from . import live
 from .models import Project, WebhookEndpoint, WebhookMessage
 from .origins import clean_origins
+from .statuses import Status
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Identity: the developers who own projects, and how they sign up, log in and recover access."""

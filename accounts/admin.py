@@ -1,3 +1,5 @@
+"""Users in the Django admin, with their projects counted; the admin logs in like the site."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Count

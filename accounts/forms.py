@@ -1,3 +1,5 @@
+"""Forms of sign-up, log-in (the site's and the admin's) and passwords; see `throttle.py`."""
+
 import logging
 
 from django import forms

@@ -1,3 +1,5 @@
+"""The user: a developer who owns projects, known by email (no user name)."""
+
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _

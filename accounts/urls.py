@@ -1,3 +1,5 @@
+"""URLs of the accounts pages, namespaced `accounts:`."""
+
 from django.urls import path
 
 from . import views

@@ -1,3 +1,5 @@
+"""Sign-up, log-in, log-out and the password pages: function views, POST for every change."""
+
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import views as auth_views

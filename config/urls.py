@@ -1,3 +1,5 @@
+"""The root URLs: the Django admin, accounts, the API, the docs, /metrics and the dashboard."""
+
 from django.contrib import admin
 from django.urls import include, path
 

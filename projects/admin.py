@@ -8,7 +8,7 @@ from datetime import datetime
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -18,10 +18,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
-from realtime import live
-from realtime.protocol import Status, valid_origin_entry
-
+from . import live
 from .models import Project, WebhookEndpoint, WebhookMessage
+from .origins import clean_origins
+from .statuses import Status
 
 logger = logging.getLogger(__name__)
 
@@ -59,18 +59,8 @@ class OriginsField(forms.CharField):
         return value
 
     def to_python(self, value) -> list[str]:
-        if isinstance(value, list | tuple):
-            return list(value)
-        return [line.strip() for line in (value or "").splitlines() if line.strip()]
-
-    def validate(self, value: list[str]) -> None:
-        bad = [origin for origin in value if not valid_origin_entry(origin)]
-        if bad:
-            raise ValidationError(
-                _("Not an origin (scheme://host[:port], maybe https://*.example.com): %(origin)s"),
-                code="invalid_origin",
-                params={"origin": bad[0]},
-            )
+        lines = list(value) if isinstance(value, list | tuple) else (value or "").splitlines()
+        return clean_origins(lines)
 
 
 class ProjectAdminForm(forms.ModelForm):

@@ -1,3 +1,5 @@
+"""URLs of the public documentation pages, namespaced `docs:`."""
+
 from django.urls import path
 
 from . import docs_views

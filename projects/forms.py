@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django import forms
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from realtime.protocol import valid_origin_entry
-
 from .models import MAX_APPROVAL_TIMEOUT, MIN_APPROVAL_TIMEOUT, Project, WebhookEndpoint
+from .origins import clean_origins
 from .webhooks import UnsafeUrl, check_url
-
-MAX_ALLOWED_ORIGINS = 100
 
 
 class ProjectNameForm(forms.ModelForm):
@@ -103,80 +97,7 @@ class ProjectSettingsForm(forms.ModelForm):
         return seconds
 
     def clean_allowed_origins(self) -> list[str]:
-        origins: list[str] = []
-        errors: list[forms.ValidationError] = []
-        for number, line in enumerate(self.cleaned_data["allowed_origins"].splitlines(), 1):
-            entry = line.strip()
-            if not entry:
-                continue
-            problem = origin_problem(entry)
-            if problem is not None:
-                errors.append(
-                    forms.ValidationError(
-                        _("Line %(line)d: %(problem)s"),
-                        code="invalid_origin",
-                        params={"line": number, "problem": problem},
-                    )
-                )
-                continue
-            entry = entry.rstrip("/")
-            if entry not in origins:
-                origins.append(entry)
-        if errors:
-            raise forms.ValidationError(errors)
-        if len(origins) > MAX_ALLOWED_ORIGINS:
-            raise forms.ValidationError(
-                _("List at most %(max)d origins (there are %(count)d)."),
-                code="too_many",
-                params={"max": MAX_ALLOWED_ORIGINS, "count": len(origins)},
-            )
-        return origins
-
-
-def origin_problem(entry: str) -> str | None:
-    """What is wrong with one allowed-origins entry, in words a developer can act on."""
-    if valid_origin_entry(entry):
-        return None
-    example = _suggestion(entry)
-    if "://" not in entry:
-        return gettext("“%(entry)s” has no scheme: write it as https://%(entry)s.") % {
-            "entry": entry
-        }
-    try:
-        parts = urlsplit(entry.replace("*.", "wildcard.", 1))
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        return gettext("“%(entry)s” has an invalid host or port.") % {"entry": entry}
-    if parts.scheme not in ("http", "https"):
-        return gettext("“%(entry)s” must start with http:// or https://.") % {"entry": entry}
-    if "*" in entry and not entry.split("://", 1)[1].startswith("*."):
-        return gettext(
-            "“%(entry)s”: a wildcard may only stand for the first label, as in "
-            "https://*.example.com."
-        ) % {"entry": entry}
-    if parts.username or parts.password:
-        return gettext("“%(entry)s” must not contain a user name or password.") % {"entry": entry}
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        if example:
-            return gettext(
-                "“%(entry)s” has a path; an origin is only scheme://host[:port], here %(example)s."
-            ) % {"entry": entry, "example": example}
-        return gettext("“%(entry)s” has a path; an origin is only scheme://host[:port].") % {
-            "entry": entry
-        }
-    return gettext(
-        "“%(entry)s” is not an origin: write scheme://host[:port], like https://app.example.com."
-    ) % {"entry": entry}
-
-
-def _suggestion(entry: str) -> str | None:
-    """scheme://host[:port] of `entry`, when it has those and they are valid."""
-    try:
-        parts = urlsplit(entry)
-    except ValueError:
-        return None
-    candidate = f"{parts.scheme}://{parts.netloc}"
-    return candidate if parts.scheme and parts.netloc and valid_origin_entry(candidate) else None
+        return clean_origins(self.cleaned_data["allowed_origins"].splitlines())
 
 
 class WebhookForm(forms.ModelForm):

@@ -1,3 +1,5 @@
+"""Projects and their webhooks in the database; a committed change tells live connections."""
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction

@@ -1,3 +1,5 @@
+"""URLs of the landing page, the dashboard and the project pages, namespaced `projects:`."""
+
 from django.urls import path
 
 from . import views

@@ -15,9 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from realtime import events, live
-
-from . import webhooks
+from . import live, webhooks
 from .access import get_project_for_user
 from .forms import ProjectNameForm, ProjectSettingsForm, WebhookForm
 from .models import Project, WebhookEndpoint
@@ -197,7 +195,7 @@ def webhook_save(request: HttpRequest, public_id: str) -> HttpResponse:
     endpoint = form.save(commit=False)
     endpoint.project = project
     endpoint.save()
-    events.forget(project.public_id)
+    live.forget_webhook(project.public_id)
     messages.success(request, _("Webhook saved. New events go to %(url)s.") % {"url": endpoint.url})
     return redirect(reverse("projects:detail", args=[project.public_id]) + "#webhooks")
 
@@ -207,7 +205,7 @@ def webhook_save(request: HttpRequest, public_id: str) -> HttpResponse:
 def webhook_delete(request: HttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request, public_id)
     WebhookEndpoint.objects.filter(project=project).delete()
-    events.forget(project.public_id)
+    live.forget_webhook(project.public_id)
     messages.success(request, _("Webhook removed: no more events are sent."))
     return redirect(reverse("projects:detail", args=[project.public_id]) + "#webhooks")
 

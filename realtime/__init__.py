@@ -1,0 +1,1 @@
+"""Sockets and groups: the WebSocket relay, its HTTP API and its metrics."""

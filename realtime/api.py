@@ -11,7 +11,6 @@ invalid_message), then the recipient (404 unknown_recipient / unknown_id).
 from __future__ import annotations
 
 import math
-import re
 import time
 from typing import Any, Literal
 
@@ -28,12 +27,12 @@ from ninja.security.http import HttpAuthBase
 from pydantic import Field, StrictStr
 
 from projects.keys import keys_match, new_admin_key
+from projects.live_settings import PUBLIC_ID
 from projects.models import Project
 
 from . import actions, protocol
 from .protocol import Code, Policy, Refusal, Status
 
-PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 API_SENDER = "api"
 # Compared with when the project is unknown, so that both cases take the same time.
 _NO_KEY = new_admin_key()

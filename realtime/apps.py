@@ -1,3 +1,5 @@
+"""The realtime app's configuration: at start it listens for project changes (`control`)."""
+
 from django.apps import AppConfig
 
 

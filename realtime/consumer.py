@@ -1,4 +1,7 @@
-"""The relay's WebSocket consumer: a thin loop around `protocol` and `Delivery`.
+"""The relay's WebSocket consumer: a connection's lifecycle and its request handlers.
+
+A thin loop around `protocol` and `Delivery`; every frame it sends leaves through its
+`Outbox` (`outbox.py`), and what it reads of its project is `projects.live_settings`.
 
 Whatever raises while a connection is handled, the client gets an error frame (`unavailable`)
 or a close, and the connection's registry entry and hub membership are released with the
@@ -9,77 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.utils import await_many_dispatch
-from django.conf import settings
 from redis.exceptions import RedisError
 
 from accounts.client_address import scope_client_address
 from projects.keys import keys_match
-from projects.models import Project
+from projects.live_settings import PUBLIC_ID, ProjectSettings, load_project
+from projects.origins import origin_allowed
 
-from . import actions, control, events, liveness, metrics, protocol
+from . import actions, control, events, liveness, metrics, protocol, rates
+from .admin_limit import get_admin_limit
 from .delivery import Delivery
 from .hub import ADMINS, BROADCASTS, EVERYONE, check_cancelled, get_hub
+from .outbox import Outbox
 from .protocol import Close, Code, Policy, Status
 from .registry import Entry, get_registry, utc_now_iso
 
 logger = logging.getLogger(__name__)
 # What a backing service (Redis, the layer, the database) raises when it is down or full.
 BACKING_SERVICE_ERRORS = (RedisError, OSError, TimeoutError, ChannelFull)
-OUTBOUND_LIMIT_BYTES = settings.RELAY["OUTBOUND_LIMIT_BYTES"]
 PONG_TEXT = protocol.encode(protocol.PONG)
-
-PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectSettings:
-    """What a connection needs of its project, read once at connect (and on change)."""
-
-    public_id: str
-    admin_key: str
-    policy: Policy
-    approval_timeout: float
-    allowed_origins: tuple[str, ...]
-    max_connections: int
-    max_message_bytes: int
-    rate_burst: int
-    rate_per_second: int
-
-
-async def load_project(public_id: str) -> ProjectSettings | None:
-    if not PUBLIC_ID.fullmatch(public_id):
-        return None
-    return await _load_project(public_id)
-
-
-@database_sync_to_async
-def _load_project(public_id: str) -> ProjectSettings | None:
-    project = Project.objects.filter(public_id=public_id, is_active=True).first()
-    if project is None:
-        return None
-    override = settings.RELAY["APPROVAL_TIMEOUT_OVERRIDE"]
-    return ProjectSettings(
-        public_id=project.public_id,
-        admin_key=project.admin_key,
-        policy=Policy(project.pending_policy),
-        approval_timeout=float(override or project.approval_timeout),
-        allowed_origins=tuple(project.allowed_origins or ()),
-        max_connections=project.max_connections,
-        max_message_bytes=project.max_message_bytes,
-        rate_burst=project.rate_burst,
-        rate_per_second=project.rate_per_second,
-    )
 
 
 def header(scope: dict, name: bytes) -> str | None:
@@ -101,18 +59,13 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.channel_layer = None
-        self.outbox: deque[dict] = deque()
-        self.outbox_bytes = 0
-        self.writing = False
-        self.held = True  # nothing leaves until connect() has queued the first frames
-        self.closing = False
+        # Nothing leaves until connect() has queued the first frames.
+        self.outbox = Outbox(send, lambda: self.conn_id)
         self.timer: asyncio.Task | None = None
-        self.writer: asyncio.Task | None = None
         self.hub = None
         self.registered = False
         self.status = Status.PENDING
         self.stale = False  # the project changed while connect() was reading it
-        self.close_code: int | None = None  # the server's, once it closes
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
@@ -121,9 +74,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             # The server is shutting down: tell the client to come back, and the admins.
             if self.conn_id is not None:
                 try:
-                    await send({"type": "websocket.close", "code": int(Close.SERVER_RESTARTING)})
-                    self.close_code = int(Close.SERVER_RESTARTING)
-                    metrics.closed(self.close_code)
+                    await self.outbox.close_now(Close.SERVER_RESTARTING)
+                    metrics.closed(self.outbox.close_code)
                 except Exception:
                     logger.debug("could not say goodbye to %s", self.conn_id, exc_info=True)
             raise
@@ -157,7 +109,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 Code.UNAVAILABLE, protocol.UNAVAILABLE_REFUSAL.text, Close.SERVER_RESTARTING
             )
         else:
-            self.send_frame(protocol.UNAVAILABLE_REFUSAL.frame())
+            self.outbox.send_frame(protocol.UNAVAILABLE_REFUSAL.frame())
 
     def guarded(self, coroutine) -> None:
         """Run a step of this connection in the background, its failures handled."""
@@ -192,14 +144,12 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         project = await load_project(public_id)
         if project is None:
             return self.refuse(Code.PROJECT_NOT_FOUND, "no such project", Close.PROJECT_NOT_FOUND)
-        if not protocol.origin_allowed(
-            header(self.scope, b"origin"), list(project.allowed_origins)
-        ):
+        if not origin_allowed(header(self.scope, b"origin"), list(project.allowed_origins)):
             return self.refuse(
                 Code.ORIGIN_NOT_ALLOWED, "this origin may not connect", Close.ORIGIN_NOT_ALLOWED
             )
         self.project = project
-        if self.closing:
+        if self.outbox.closing:
             return  # refused meanwhile (the project went away while it was read)
         entry = Entry(self.conn_id, channel, Status.PENDING, utc_now_iso())
         if not await self.registry.add(public_id, entry, project.max_connections):
@@ -212,8 +162,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         metrics.connection_status(None, self.status)
         self.admin_key_used: str | None = None
         now = time.monotonic()
-        self.bucket = protocol.TokenBucket(project.rate_burst, project.rate_per_second, now)
-        self.rate_refusals = protocol.SlidingCount(
+        self.bucket = rates.TokenBucket(project.rate_burst, project.rate_per_second, now)
+        self.rate_refusals = rates.SlidingCount(
             protocol.RATE_LIMITED_CLOSE_AFTER, protocol.RATE_LIMITED_WINDOW
         )
         self.admin_failures = 0
@@ -221,9 +171,9 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
 
         # The id is the first frame; the process is in the project's group already, so a
         # broadcast sent once the client knows its id reaches it (§3).
-        self.send_frame(protocol.id_frame(self.conn_id))
+        self.outbox.send_frame(protocol.id_frame(self.conn_id))
         self.sync_audiences()
-        self.release()
+        self.outbox.release()
         await self.delivery.to_admins(public_id, protocol.new_id_frame(self.conn_id))
         events.emit(public_id, events.OPENED, self.conn_id)
         if self.status == Status.PENDING:
@@ -232,15 +182,15 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             await self.reload_project()
 
     def refuse(self, code: Code, text: str, close: Close) -> None:
-        self.send_frame(protocol.error_frame(code, text))
-        self.close_with(close)
-        self.release()
+        self.outbox.send_frame(protocol.error_frame(code, text))
+        self.outbox.close_with(close)
+        self.outbox.release()
 
     async def expire(self, after: float) -> None:
         await asyncio.sleep(after)
         if self.status == Status.PENDING:
-            self.send_frame(protocol.timeout_frame())
-            self.close_with(Close.NOT_APPROVED_IN_TIME)
+            self.outbox.send_frame(protocol.timeout_frame())
+            self.outbox.close_with(Close.NOT_APPROVED_IN_TIME)
 
     def settle(self) -> None:
         """Approved or admin: the approval timeout no longer applies."""
@@ -249,8 +199,9 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.timer = None
 
     async def websocket_disconnect(self, message: dict) -> None:
-        self.close_code = self.close_code or message.get("code", 1005)
-        metrics.closed(self.close_code)
+        code = self.outbox.close_code or message.get("code", 1005)
+        self.outbox.close_code = code
+        metrics.closed(code)
         await self.leave()
         raise StopConsumer()
 
@@ -259,8 +210,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if self.conn_id is None:
             return
         conn_id, self.conn_id = self.conn_id, None
-        self.closing = True
-        self.outbox.clear()
+        self.outbox.shut()
         self.settle()
         if self.hub is not None:
             self.hub.detach(self, conn_id, self.public_id)
@@ -268,7 +218,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             return
         self.registered = False
         metrics.connection_status(self.status, None)
-        events.emit(self.public_id, events.CLOSED, conn_id, code=self.close_code)
+        events.emit(self.public_id, events.CLOSED, conn_id, code=self.outbox.close_code)
         try:
             if await self.registry.remove(self.public_id, conn_id):
                 await self.delivery.left(self.public_id, conn_id)
@@ -292,33 +242,33 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         metrics.frame_in()
-        if not self.registered or self.closing:
+        if not self.registered or self.outbox.closing:
             return
         allowed = self.bucket.take(time.monotonic())
         if text_data is None:
             if len(bytes_data) > protocol.HARD_LIMIT_BYTES:
-                return self.close_with(Close.MESSAGE_TOO_BIG)
-            return self.send_frame(protocol.BINARY_REFUSAL.frame())
+                return self.outbox.close_with(Close.MESSAGE_TOO_BIG)
+            return self.outbox.send_frame(protocol.BINARY_REFUSAL.frame())
         if protocol.utf8_size_over(text_data, protocol.HARD_LIMIT_BYTES):
-            return self.close_with(Close.MESSAGE_TOO_BIG)
+            return self.outbox.close_with(Close.MESSAGE_TOO_BIG)
         if protocol.utf8_size_over(text_data, self.project.max_message_bytes):
-            return self.send_frame(
+            return self.outbox.send_frame(
                 protocol.too_large_refusal(self.project.max_message_bytes).frame()
             )
         if not allowed:
-            self.send_frame(protocol.RATE_REFUSAL.frame())
+            self.outbox.send_frame(protocol.RATE_REFUSAL.frame())
             if self.rate_refusals.add(time.monotonic()):
-                self.close_with(Close.RATE_LIMITED)
+                self.outbox.close_with(Close.RATE_LIMITED)
             return
         request = protocol.parse(text_data)
         if isinstance(request, protocol.Refusal):
-            return self.send_frame(request.frame())
+            return self.outbox.send_frame(request.frame())
         if not protocol.pending_may(request, self.status, self.project.policy):
-            return self.send_frame(protocol.NOT_APPROVED_REFUSAL.frame())
+            return self.outbox.send_frame(protocol.NOT_APPROVED_REFUSAL.frame())
         await self.handlers[type(request)](self, request)
 
     async def on_ping(self, request: protocol.Ping) -> None:
-        self.push_text(PONG_TEXT)
+        self.outbox.push_text(PONG_TEXT)
 
     async def on_send(self, request: protocol.Send) -> None:
         refused = await actions.send_message(
@@ -330,13 +280,13 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             request.data,
         )
         if refused is not None:
-            self.send_frame(refused.frame())
+            self.outbox.send_frame(refused.frame())
 
     async def on_become_admin(self, request: protocol.BecomeAdmin) -> None:
         project = self.project
         failed = not keys_match(project.admin_key, request.key)
         # The address's failure limit is checked and this attempt recorded in one step.
-        if not await self.registry.admin_attempt(project.public_id, self.address, failed):
+        if not await get_admin_limit().admin_attempt(project.public_id, self.address, failed):
             return self.admin_failed(protocol.TOO_MANY_ATTEMPTS)
         if failed:
             return self.admin_failed(protocol.INVALID_KEY)
@@ -349,35 +299,40 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             await self.hub.barrier()
             self.sync_audiences()
             events.emit(project.public_id, events.ADMIN, self.conn_id)
-        self.send_frame(protocol.admin_frame())
+        self.outbox.send_frame(protocol.admin_frame())
 
     def admin_failed(self, error: str) -> None:
         self.admin_failures += 1
-        self.send_frame(protocol.admin_frame(error))
+        self.outbox.send_frame(protocol.admin_frame(error))
         if self.admin_failures >= protocol.ADMIN_FAILURES_PER_CONNECTION:
-            self.close_with(Close.ADMIN_KEY_REFUSED)
+            self.outbox.close_with(Close.ADMIN_KEY_REFUSED)
 
     async def on_approve(self, request: protocol.Approve) -> None:
         if self.status != Status.ADMIN:
-            return self.send_frame(
+            return self.outbox.send_frame(
                 protocol.approved_reply_frame(request.target, protocol.NOT_ADMIN)
             )
         if not isinstance(request.target, str):
-            return self.send_frame(
+            return self.outbox.send_frame(
                 protocol.refusal(Code.INVALID_MESSAGE, '"id" must be a string').frame()
             )
         reply = protocol.approved_reply_frame(request.target)
         entry = await actions.approve(
-            self.public_id, self.project.policy, request.target, lambda: self.send_frame(reply)
+            self.public_id,
+            self.project.policy,
+            request.target,
+            lambda: self.outbox.send_frame(reply),
         )
         if entry is None:
-            self.send_frame(protocol.approved_reply_frame(request.target, protocol.UNKNOWN_ID))
+            self.outbox.send_frame(
+                protocol.approved_reply_frame(request.target, protocol.UNKNOWN_ID)
+            )
 
     async def on_list_connections(self, request: protocol.ListConnections) -> None:
         if self.status != Status.ADMIN:
-            return self.send_frame(protocol.NOT_ADMIN_REFUSAL.frame())
+            return self.outbox.send_frame(protocol.NOT_ADMIN_REFUSAL.frame())
         connections = await actions.list_connections(self.public_id)
-        self.send_frame(protocol.connections_frame(connections))
+        self.outbox.send_frame(protocol.connections_frame(connections))
 
     handlers = {
         protocol.Ping: on_ping,
@@ -398,7 +353,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.settle()
             self.sync_audiences()
             events.emit(self.public_id, events.APPROVED, self.conn_id)
-        self.send_frame(protocol.approved_notice_frame(self.conn_id))
+        self.outbox.send_frame(protocol.approved_notice_frame(self.conn_id))
 
     def project_changed(self, change: str) -> None:
         if self.conn_id is None:
@@ -417,7 +372,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     def server_lost(self) -> None:
         """This process's shared state is gone: the client should reconnect at once."""
         if self.conn_id is not None:
-            self.close_with(Close.SERVER_RESTARTING)
+            self.outbox.close_with(Close.SERVER_RESTARTING)
 
     async def reload_project(self) -> None:
         self.stale = False
@@ -434,77 +389,10 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if self.status == Status.ADMIN and not keys_match(
             project.admin_key, self.admin_key_used or ""
         ):
-            return self.close_with(Close.ADMIN_KEY_REFUSED)
+            return self.outbox.close_with(Close.ADMIN_KEY_REFUSED)
         self.sync_audiences()
 
-    # --- Output: one ordered outbox per connection -----------------------------------------
-
-    def send_frame(self, frame: dict) -> None:
-        if frame.get("event") == "error":
-            metrics.error_sent(frame["code"])
-        self.push_text(protocol.encode(frame))
-
-    def push_text(self, text: str) -> None:
-        self.enqueue({"type": "websocket.send", "text": text}, len(text))
-
-    def close_with(self, code: int) -> None:
-        """Close after the frames already queued (plain int: servers check `type(code)`)."""
-        self.enqueue({"type": "websocket.close", "code": int(code)}, 0)
-        self.close_code = self.close_code or int(code)
-        self.closing = True
+    # --- Called by the hub for frames fanned out to this connection ---------------------
 
     def enqueue(self, message: dict, size: int) -> None:
-        if self.closing:
-            return
-        self.outbox.append(message)
-        self.outbox_bytes += size
-        if self.outbox_bytes > OUTBOUND_LIMIT_BYTES and size:
-            return self.abandon(Close.TOO_SLOW)
-        self.kick()
-
-    def abandon(self, code: int) -> None:
-        """The client does not read: drop what waits for it, stop the writer stuck behind it,
-        and close (the server aborts the socket if even the close frame cannot go out)."""
-        self.outbox.clear()
-        self.outbox_bytes = 0
-        self.closing = True
-        self.close_code = int(code)
-        if self.writer is not None:
-            self.writer.cancel()
-        asyncio.get_running_loop().create_task(
-            self.write({"type": "websocket.close", "code": int(code)})
-        )
-
-    async def write(self, message: dict) -> None:
-        try:
-            await self.base_send(message)
-        except Exception:
-            # The socket is gone; websocket.disconnect follows and cleans up.
-            logger.debug("could not write to %s", self.conn_id, exc_info=True)
-
-    def release(self) -> None:
-        """Let the outbox flow (connect() holds it until the first frames are queued)."""
-        self.held = False
-        self.kick()
-
-    def kick(self) -> None:
-        if self.outbox and not self.writing and not self.held:
-            self.writing = True
-            self.writer = asyncio.get_running_loop().create_task(self.drain())
-
-    async def drain(self) -> None:
-        try:
-            while self.outbox:
-                message = self.outbox.popleft()
-                if message["type"] == "websocket.send":
-                    self.outbox_bytes -= len(message["text"])
-                    metrics.frame_out()
-                await self.base_send(message)
-        except Exception:
-            # The socket is gone; websocket.disconnect follows and cleans up.
-            logger.debug("could not write to %s", self.conn_id, exc_info=True)
-            self.outbox.clear()
-            self.closing = True
-        finally:
-            self.writing = False
-            self.writer = None
+        self.outbox.enqueue(message, size)

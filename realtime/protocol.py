@@ -10,11 +10,12 @@ import json
 import math
 import re
 import sys
-from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+
+# Named in projects/ (the dashboard shows them too); the relay takes them from here.
+from projects.statuses import Policy, Status
 
 HARD_LIMIT_BYTES = 1024 * 1024
 MAX_DEPTH = 32
@@ -52,17 +53,6 @@ class Code(StrEnum):
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     UNAVAILABLE = "unavailable"
-
-
-class Status(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    ADMIN = "admin"
-
-
-class Policy(StrEnum):
-    OPEN = "open"
-    RESTRICTED = "restricted"
 
 
 # Texts of failed admin and approval requests, as the seed writes them.
@@ -350,107 +340,6 @@ def utf8_size_over(text: str, limit: int) -> bool:
 
 def too_large_refusal(limit: int) -> Refusal:
     return refusal(Code.MESSAGE_TOO_LARGE, f"messages are limited to {limit} bytes")
-
-
-class TokenBucket:
-    """`capacity` tokens, full at the start, refilled at `rate` a second."""
-
-    __slots__ = ("capacity", "rate", "tokens", "updated")
-
-    def __init__(self, capacity: float, rate: float, now: float) -> None:
-        self.capacity = capacity
-        self.rate = rate
-        self.tokens = float(capacity)
-        self.updated = now
-
-    def take(self, now: float) -> bool:
-        elapsed = now - self.updated
-        if elapsed > 0:
-            self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
-            self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
-class SlidingCount:
-    """How many events fell within the last `window` seconds (keeps at most `limit` + 1)."""
-
-    __slots__ = ("limit", "times", "window")
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self.times: deque[float] = deque(maxlen=limit + 1)
-
-    def add(self, now: float) -> bool:
-        """Record one event; True when more than `limit` fell within the window."""
-        self.times.append(now)
-        while self.times and self.times[0] <= now - self.window:
-            self.times.popleft()
-        return len(self.times) > self.limit
-
-
-# --- Origins ------------------------------------------------------------------------------
-
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-def normalize_origin(origin: str) -> tuple[str, str, int | None] | None:
-    """(scheme, host, port) with the host lower-cased and a default port dropped."""
-    try:
-        parts = urlsplit(origin.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.hostname:
-        return None
-    scheme = parts.scheme.lower()
-    if port == _DEFAULT_PORTS.get(scheme):
-        port = None
-    return scheme, parts.hostname.lower(), port
-
-
-def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
-    """PROTOCOL.md §1: no Origin is allowed; an empty list allows any; `*.` is one level."""
-    if origin is None or not allowed:
-        return True
-    given = normalize_origin(origin)
-    if given is None:
-        return False
-    scheme, host, port = given
-    for entry in allowed:
-        wanted = normalize_origin(entry.replace("*.", "wildcard.", 1))
-        if wanted is None or (wanted[0], wanted[2]) != (scheme, port):
-            continue
-        if entry.split("://", 1)[-1].startswith("*."):
-            parent = wanted[1].removeprefix("wildcard.")
-            label, _, rest = host.partition(".")
-            if label and rest == parent:
-                return True
-        elif wanted[1] == host:
-            return True
-    return False
-
-
-def valid_origin_entry(entry: str) -> bool:
-    """Whether an allowed-origins entry is a bare origin (scheme://host[:port], maybe `*.`)."""
-    probe = entry.replace("*.", "wildcard.", 1) if "://*." in entry else entry
-    try:
-        parts = urlsplit(probe)
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        return False
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and parts.path in ("", "/")
-        and not parts.query
-        and not parts.fragment
-        and not parts.username
-        and "*" not in probe
-    )
 
 
 # --- Rules that need only statuses ---------------------------------------------------------

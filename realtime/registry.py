@@ -1,10 +1,10 @@
 """Who is connected, shared by every server process of the service.
 
 The registry answers "is this id connected in this project, with what status and on which
-channel?", counts connections against a project's limit, lists them for admins, and keeps the
-per-address admin-key failures. With REDIS_URL set it lives in Redis, shared by every process
-(`liveness.py` keeps each process's heartbeat and forgets the connections of dead ones);
-without Redis it is a dict in this one process.
+channel?", counts connections against a project's limit and lists them for admins. With
+REDIS_URL set it lives in Redis, shared by every process (`liveness.py` keeps each process's
+heartbeat and forgets the connections of dead ones); without Redis it is a dict in this one
+process. The admin-key failures per address are `admin_limit.py`'s.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 import weakref
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -24,7 +23,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.commands.core import AsyncScript
 
-from .protocol import ADMIN_FAILURE_WINDOW, ADMIN_FAILURES_PER_ADDRESS, Status
+from .protocol import Status
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,6 @@ class Registry(Protocol):
     async def get(self, project: str, conn_id: str) -> Entry | None: ...
     async def promote(self, project: str, conn_id: str, status: Status) -> Entry | None: ...
     async def entries(self, project: str) -> list[Entry]: ...
-    async def admin_attempt(self, project: str, address: str, failed: bool) -> bool: ...
 
 
 def _promoted(current: Status, wanted: Status) -> Status:
@@ -70,7 +68,6 @@ class MemoryRegistry:
 
     def __init__(self) -> None:
         self._projects: dict[str, dict[str, Entry]] = defaultdict(dict)
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
 
     async def add(self, project: str, entry: Entry, limit: int) -> bool:
         conns = self._projects[project]
@@ -105,22 +102,6 @@ class MemoryRegistry:
     async def entries(self, project: str) -> list[Entry]:
         return list(self._projects.get(project, {}).values())
 
-    def _window(self, project: str, address: str) -> deque[float]:
-        times = self._failures[(project, address)]
-        cutoff = time.monotonic() - ADMIN_FAILURE_WINDOW
-        while times and times[0] <= cutoff:
-            times.popleft()
-        return times
-
-    async def admin_attempt(self, project: str, address: str, failed: bool) -> bool:
-        """See RedisRegistry.admin_attempt; nothing awaits between the check and the record."""
-        times = self._window(project, address)
-        if len(times) >= ADMIN_FAILURES_PER_ADDRESS:
-            return False
-        if failed:
-            times.append(time.monotonic())
-        return True
-
 
 _ADD = """
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
@@ -140,20 +121,6 @@ if ARGV[2] == 'admin' or e[2] == 'pending' then
   redis.call('HSET', KEYS[1], ARGV[1], v)
 end
 return v
-"""
-
-# One admin-key attempt (PROTOCOL.md §5), checked and recorded in one step: forget failures
-# older than the window; refuse (0) when the limit is reached; else record a failure if the
-# attempt failed and allow (1). KEYS[1]: the failures; ARGV: now, window, limit, failed,
-# a unique member, expiry in seconds.
-_ADMIN_ATTEMPT = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
-  redis.call('EXPIRE', KEYS[1], ARGV[6])
-end
-return 1
 """
 
 
@@ -192,7 +159,6 @@ class RedisRegistry:
         # Scripts are called with each loop's client; bytes need no client to hash.
         self._add = AsyncScript(None, _ADD.encode())
         self._promote = AsyncScript(None, _PROMOTE.encode())
-        self._admin_attempt = AsyncScript(None, _ADMIN_ATTEMPT.encode())
         self._sync = None
 
     def client(self) -> aioredis.Redis:
@@ -252,31 +218,6 @@ class RedisRegistry:
         if self._sync is None:
             self._sync = redis.Redis.from_url(self.url)
         return self._sync
-
-    async def admin_attempt(self, project: str, address: str, failed: bool) -> bool:
-        """One attempt to become admin from `address`, in one atomic step across processes.
-
-        False: the address already has ADMIN_FAILURES_PER_ADDRESS failures in the sliding
-        window, and the attempt is refused (and not recorded). True: the attempt may proceed,
-        and it is recorded as a failure when `failed`.
-        """
-        allowed = await self._admin_attempt(
-            client=self.client(),
-            keys=[admin_failures_key(project, address)],
-            args=[
-                repr(time.time()),
-                ADMIN_FAILURE_WINDOW,
-                ADMIN_FAILURES_PER_ADDRESS,
-                "1" if failed else "0",
-                uuid.uuid4().hex,
-                int(ADMIN_FAILURE_WINDOW) + 1,
-            ],
-        )
-        return bool(allowed)
-
-
-def admin_failures_key(project: str, address: str) -> str:
-    return f"relay:fail:{project}:{address}"
 
 
 _registry: Registry | None = None

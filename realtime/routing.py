@@ -1,3 +1,5 @@
+"""WebSocket URLs: /ws/<public id>/ reaches the relay; any other path is refused."""
+
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import re_path
 

@@ -1,3 +1,5 @@
+"""The relay's HTTP URLs: the operators' /metrics page."""
+
 from django.urls import path
 
 from . import views

@@ -14,6 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.client_address import request_client_address
+
 from . import metrics
 
 
@@ -37,18 +39,15 @@ def bearer_token_matches(authorization: str, token: str) -> bool:
 
 
 def from_loopback(request: HttpRequest) -> bool:
-    """The peer is loopback, and so is the client a trusted proxy names, if it names one.
+    """The peer is loopback, and so is the client address (accounts/client_address.py, the one
+    rule of every rate limit, the WebSocket consumer's included).
 
     Behind a reverse proxy on the same host every peer is loopback: with
-    RELAY_TRUSTED_PROXY_HEADER set, the client the proxy forwards (its last hop, as the WebSocket
-    consumer takes it) must be loopback too. Without that setting, do not route /metrics through
-    such a proxy (README, Monitoring).
+    RELAY_TRUSTED_PROXY_HEADER set, the client the proxies forward must be loopback too.
+    Without that setting, do not route /metrics through such a proxy (README, Monitoring).
     """
-    if not is_loopback(request.META.get("REMOTE_ADDR") or ""):
-        return False
-    trusted = settings.RELAY["TRUSTED_PROXY_HEADER"]
-    forwarded = request.headers.get(trusted) if trusted else None
-    return not forwarded or is_loopback(forwarded.split(",")[-1].strip())
+    peer = request.META.get("REMOTE_ADDR") or ""
+    return is_loopback(peer) and is_loopback(request_client_address(request))
 
 
 def may_read_metrics(request: HttpRequest) -> bool:

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from projects.models import Project
+from realtime.protocol import Status
 
 pytestmark = pytest.mark.django_db
 
@@ -16,11 +17,9 @@ def test_url_name(project):
     assert delete_url(project) == f"/projects/{project.public_id}/delete/"
 
 
-def test_get_asks_for_confirmation_and_deletes_nothing(alice_client, project, told, monkeypatch):
-    monkeypatch.setattr(
-        "realtime.live.counts",
-        lambda public_id: {"pending": 1, "approved": 1, "admin": 1, "total": 3},
-    )
+def test_get_asks_for_confirmation_and_deletes_nothing(alice_client, project, told, connect):
+    for status in Status:
+        connect(project, status)
 
     response = alice_client.get(delete_url(project))
 

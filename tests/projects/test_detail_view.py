@@ -3,6 +3,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import reverse
 
+from realtime import stats
+from realtime.protocol import Status
 from tests.conftest import make_project
 
 pytestmark = pytest.mark.django_db
@@ -82,14 +84,11 @@ def test_code_examples_have_the_project_url_filled_in(alice_client, project):
         assert f'id="{tab}"' in body
 
 
-def test_shows_live_counts_and_polls_for_more(alice_client, project, monkeypatch):
-    monkeypatch.setattr(
-        "realtime.live.counts",
-        lambda public_id: {"pending": 31, "approved": 32, "admin": 33, "total": 96},
-    )
-    monkeypatch.setattr(
-        "realtime.live.messages", lambda public_id: {"last_hour": 41, "last_day": 42}
-    )
+def test_shows_live_counts_and_polls_for_more(alice_client, project, connect):
+    connect(project, Status.PENDING, 31)
+    connect(project, Status.APPROVED, 32)
+    connect(project, Status.ADMIN, 33)
+    stats.record(project.public_id, 41)
 
     response = alice_client.get(detail_url(project))
 
@@ -100,7 +99,7 @@ def test_shows_live_counts_and_polls_for_more(alice_client, project, monkeypatch
         ("connections.admin", 33),
         ("connections.total", 96),
         ("messages.last_hour", 41),
-        ("messages.last_day", 42),
+        ("messages.last_day", 41),
     ]:
         assert f'<b data-stat="{path}">{value}</b>' in body
     assert f'data-stats-url="{reverse("projects:stats", args=[project.public_id])}"' in body

@@ -3,19 +3,19 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import reverse
 
+from realtime.protocol import Status
 from tests.conftest import make_project
 
 pytestmark = pytest.mark.django_db
 
 
-def test_lists_own_projects_with_live_counts(alice_client, alice, monkeypatch):
+def test_lists_own_projects_with_live_counts(alice_client, alice, connect):
     chat = make_project(alice, name="Chat room")
     game = make_project(alice, name="Game lobby")
-    numbers = {
-        chat.public_id: {"pending": 11, "approved": 12, "admin": 13, "total": 36},
-        game.public_id: {"pending": 21, "approved": 22, "admin": 23, "total": 66},
-    }
-    monkeypatch.setattr("realtime.live.counts", lambda public_id: numbers[public_id])
+    for project, base in [(chat, 10), (game, 20)]:
+        connect(project, Status.PENDING, base + 1)
+        connect(project, Status.APPROVED, base + 2)
+        connect(project, Status.ADMIN, base + 3)
 
     response = alice_client.get(reverse("projects:list"))
 
@@ -25,6 +25,10 @@ def test_lists_own_projects_with_live_counts(alice_client, alice, monkeypatch):
     assert reverse("projects:detail", args=[chat.public_id]) in body
     for value in (11, 12, 13, 21, 22, 23):
         assert f"<b>{value}</b>" in body
+    assert {p.public_id: p.live_counts["total"] for p in response.context["projects"]} == {
+        chat.public_id: 36,
+        game.public_id: 66,
+    }
 
 
 def test_counts_are_zero_with_nothing_connected(alice_client, project):

@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import reverse
 
-from projects.forms import MAX_ALLOWED_ORIGINS
+from projects.origins import MAX_ALLOWED_ORIGINS
 from tests.conftest import make_project
 
 pytestmark = pytest.mark.django_db

@@ -3,6 +3,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import reverse
 
+from realtime import stats
+from realtime.protocol import Status
+from tests.conftest import make_project
+
 pytestmark = pytest.mark.django_db
 
 
@@ -14,27 +18,29 @@ def test_url_name(project):
     assert stats_url(project) == f"/projects/{project.public_id}/stats/"
 
 
-def test_returns_connections_by_status_and_messages_relayed(alice_client, project, monkeypatch):
-    asked = []
-
-    def counts(public_id):
-        asked.append(public_id)
-        return {"pending": 1, "approved": 2, "admin": 3, "total": 6}
-
-    monkeypatch.setattr("realtime.live.counts", counts)
-    monkeypatch.setattr(
-        "realtime.live.messages", lambda public_id: {"last_hour": 7, "last_day": 70}
-    )
+def test_returns_connections_by_status_and_messages_relayed(alice_client, project, connect):
+    connect(project, Status.PENDING, 1)
+    connect(project, Status.APPROVED, 2)
+    connect(project, Status.ADMIN, 3)
+    stats.record(project.public_id, 7)
 
     response = alice_client.get(stats_url(project))
 
     assert response.status_code == 200
     assert response.json() == {
         "connections": {"pending": 1, "approved": 2, "admin": 3, "total": 6},
-        "messages": {"last_hour": 7, "last_day": 70},
+        "messages": {"last_hour": 7, "last_day": 7},
     }
-    assert asked == [project.public_id]
     assert "no-store" in response["Cache-Control"]
+
+
+def test_counts_only_this_projects_connections(alice_client, alice, project, connect):
+    connect(make_project(alice, name="Other"), Status.ADMIN, 2)
+    connect(project, Status.APPROVED, 1)
+
+    connections = alice_client.get(stats_url(project)).json()["connections"]
+
+    assert connections == {"pending": 0, "approved": 1, "admin": 0, "total": 1}
 
 
 def test_a_quiet_project_has_zeros(alice_client, project):
@@ -47,8 +53,6 @@ def test_a_quiet_project_has_zeros(alice_client, project):
 
 
 def test_counts_messages_the_relay_recorded(alice_client, project):
-    from realtime import stats
-
     stats.record(project.public_id, 4)
 
     assert alice_client.get(stats_url(project)).json()["messages"] == {

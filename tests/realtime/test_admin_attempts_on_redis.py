@@ -1,5 +1,5 @@
 """PROTOCOL.md §5 on Redis: the per-address failure limit holds under parallel attempts, because
-checking the limit and recording a failure are one step (RedisRegistry.admin_attempt)."""
+checking the limit and recording a failure are one step (RedisAdminLimit.admin_attempt)."""
 
 import asyncio
 import uuid
@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from django.test import override_settings
 
-from realtime import registry
+from realtime import admin_limit, registry
 from realtime.protocol import ADMIN_FAILURES_PER_ADDRESS
 from tests.realtime.consumer_helpers import RelayTestCase
 
@@ -23,13 +23,13 @@ TOO_MANY = {"from": "system", "event": "admin", "status": "failed", "error": "to
 async def failures_recorded(project: str, address: str) -> int:
     client = aioredis.Redis.from_url(settings.REDIS_URL)
     try:
-        return await client.zcard(registry.admin_failures_key(project, address))
+        return await client.zcard(admin_limit.admin_failures_key(project, address))
     finally:
         await client.aclose()
 
 
 async def test_parallel_failed_attempts_record_no_more_than_the_limit():
-    shared = registry.RedisRegistry(settings.REDIS_URL)
+    shared = admin_limit.RedisAdminLimit(registry.RedisRegistry(settings.REDIS_URL).client)
     project, address = f"test-{uuid.uuid4().hex}", "198.51.100.7"
     allowed = await asyncio.gather(
         *(shared.admin_attempt(project, address, failed=True) for _ in range(100))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 
 import pytest
@@ -217,15 +218,24 @@ async def test_burst_of_300_gets_100_answers_then_101_rate_limited_then_4008(sta
 async def test_bucket_refills_fifty_a_second(start_server, alice):
     project = await new_project(alice)
     server = await new_server(start_server)
+    opened = time.monotonic()  # the bucket fills at connect, not before this
     ws, _ = await open_socket(server, project.public_id)
     async with ws:
         for _ in range(100):
             await ws.send("ping")
         assert [await recv(ws) for _ in range(100)] == [PONG] * 100
         await asyncio.sleep(1.1)
-        for _ in range(50):
+        # More than the pause refilled (and fewer than 100 refusals, which would close).
+        for _ in range(150):
             await ws.send("ping")
-        assert [await recv(ws) for _ in range(50)] == [PONG] * 50
+        replies = [await recv(ws) for _ in range(150)]
+        elapsed = time.monotonic() - opened
+        answered = replies.count(PONG)
+        assert answered >= 50
+        assert all(r == PONG or r == error(r, "rate_limited") for r in replies)
+        # At most the bucket (100) and what refilled since it was full (50 a second), with a
+        # margin: without the limiter all 250 pings would be answered.
+        assert 100 + answered <= 100 + 50 * elapsed + 5, (answered, elapsed)
 
 
 async def test_bad_client_never_disturbs_another(start_server, alice):

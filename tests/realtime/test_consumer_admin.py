@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.test import override_settings
 
-from realtime import registry
+from realtime import admin_limit
 from tests.conftest import make_project
 from tests.realtime.consumer_helpers import RelayTestCase, closed, error
 
@@ -22,7 +22,7 @@ def admin_request(key):
 
 
 class Clock:
-    """Stands in for the registry's `time` module: its clocks move only when a test says so."""
+    """Stands in for the admin limit's `time` module: its clocks move only when a test says so."""
 
     def __init__(self) -> None:
         self.now = time.time()
@@ -34,7 +34,7 @@ class Clock:
         return self.now
 
     def __getattr__(self, name):
-        return getattr(time, name)  # sleep, for the registry's heartbeat thread
+        return getattr(time, name)
 
 
 PEER_ADDRESS = {**settings.RELAY, "TRUSTED_PROXY_HEADER": ""}
@@ -198,7 +198,7 @@ class BecomeAdminTests(RelayTestCase):
     async def test_address_limit_lifts_when_the_minute_has_passed(self):
         address = ("198.51.100.7", 40000)
         clock = Clock()
-        with mock.patch.object(registry, "time", clock):
+        with mock.patch.object(admin_limit, "time", clock):
             await self.exhaust(address)
             clock.now += 59
             ws, _ = await self.open(client=address)

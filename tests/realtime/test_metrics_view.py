@@ -83,6 +83,19 @@ def test_outsider_behind_a_trusted_proxy_on_this_host_gets_404(client, url, sett
     assert client.get(url, REMOTE_ADDR=OUTSIDER, headers=local).status_code == 404
 
 
+def test_outsider_behind_two_trusted_proxies_gets_404(client, url, settings):
+    # The client is the address two entries from the right, as for every rate limit.
+    settings.RELAY = {
+        **settings.RELAY,
+        "TRUSTED_PROXY_HEADER": "X-Forwarded-For",
+        "TRUSTED_PROXY_COUNT": 2,
+    }
+    forwarded = {"X-Forwarded-For": f"{OUTSIDER}, 127.0.0.1"}
+    assert client.get(url, REMOTE_ADDR="127.0.0.1", headers=forwarded).status_code == 404
+    local = {"X-Forwarded-For": "127.0.0.1, 127.0.0.1"}
+    assert client.get(url, REMOTE_ADDR="127.0.0.1", headers=local).status_code == 200
+
+
 def test_rejects_post(client, url):
     assert client.post(url, REMOTE_ADDR="127.0.0.1").status_code == 405
 

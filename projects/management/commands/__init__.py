@@ -1,0 +1,1 @@
+"""`create_project`, `demo_project` and `run_worker`."""

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from projects.models import Project
-from realtime.protocol import valid_origin_entry
+from projects.origins import clean_origins
 
 
 class Command(BaseCommand):
@@ -35,9 +35,10 @@ class Command(BaseCommand):
         ]:
             if options[option] is not None:
                 setattr(project, field, options[option])
-        bad = [o for o in project.allowed_origins if not valid_origin_entry(o)]
-        if bad:
-            raise CommandError(f"not an origin (scheme://host[:port]): {bad[0]}")
+        try:
+            project.allowed_origins = clean_origins(project.allowed_origins)
+        except ValidationError as exc:
+            raise CommandError(f"allowed origins: {exc.messages[0]}") from None
 
         with transaction.atomic():
             project.owner = self.owner(options["owner"], options["create_owner"])

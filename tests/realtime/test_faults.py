@@ -210,6 +210,7 @@ class OwnRedis:
 
 
 DOWN_FOR = 3.0  # seconds Redis stays down
+OUTBOUND_LIMIT = 4 * 1024 * 1024
 
 
 @pytest.fixture
@@ -627,7 +628,9 @@ async def test_client_that_never_reads_is_closed_with_4009_while_others_keep_flo
 ):
     name = f"never_reads_{kind}"
     project = await new_project(alice)
-    env = {"server": kind, "RELAY_OUTBOUND_LIMIT_BYTES": "1048576"}
+    # 4 MiB: the listeners below read in this one busy test process, and a machine under load
+    # can leave one of them a MiB behind (it would rightly be closed as too slow too).
+    env = {"server": kind, "RELAY_OUTBOUND_LIMIT_BYTES": str(OUTBOUND_LIMIT)}
     if settings.REDIS_URL:
         env["RELAY_REDIS_LAYER"] = "pubsub"
     server = await start(start_server, **env)
@@ -668,6 +671,7 @@ async def test_client_that_never_reads_is_closed_with_4009_while_others_keep_flo
     report(
         name,
         mb_offered_to_non_reader=round(SENDERS * frames * FRAME_DATA / 1e6, 1),
+        outbound_limit_mib=OUTBOUND_LIMIT / 2**20,
         flood_s=flood_seconds,
         rss_base_mb=base_rss,
         rss_peak_mb=peak_rss,

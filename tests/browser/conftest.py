@@ -9,10 +9,14 @@ before it is flushed.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
+PASSWORD = "Orchid-Lantern-42"
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 CHROMIUM = Path(os.environ.get("RELAY_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -47,3 +51,20 @@ def browser_page(transactional_db):
             yield context.new_page()
         finally:
             browser.close()
+
+
+def sign_up_and_create_project(page, base: str, email: str, name: str) -> None:
+    """Sign up through the sign-up page (it leads to the dashboard), then create a project
+    there (it leads to the project page)."""
+    from playwright.sync_api import expect
+
+    page.goto(base + reverse("accounts:signup"))
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password1]").fill(PASSWORD)
+    page.locator("input[name=password2]").fill(PASSWORD)
+    page.get_by_role("main").get_by_role("button", name="Sign up").click()
+    expect(page).to_have_url(base + reverse("projects:list"))
+    new_project = page.locator(f"form[action='{reverse('projects:create')}']")
+    new_project.locator("input[name=name]").fill(name)
+    new_project.get_by_role("button", name="Create project").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(name)

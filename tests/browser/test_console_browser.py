@@ -10,16 +10,15 @@ import re
 from pathlib import Path
 
 import pytest
-from django.urls import reverse
 from playwright.sync_api import expect
+
+from tests.browser.conftest import UUID, sign_up_and_create_project
 
 pytestmark = pytest.mark.server
 
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 SCREENSHOT = Path("/tmp/console.png")
 PHONE_SCREENSHOT = Path("/tmp/console-phone.png")
 EMAIL = "dev@example.com"
-PASSWORD = "Orchid-Lantern-42"
 
 
 def test_console_connects_becomes_admin_broadcasts_and_speaks_indonesian(
@@ -29,19 +28,7 @@ def test_console_connects_becomes_admin_broadcasts_and_speaks_indonesian(
     base = f"http://127.0.0.1:{server.port}"
     page = browser_page
 
-    # Sign up through the sign-up page; it leads to the dashboard.
-    page.goto(base + reverse("accounts:signup"))
-    page.locator("input[name=email]").fill(EMAIL)
-    page.locator("input[name=password1]").fill(PASSWORD)
-    page.locator("input[name=password2]").fill(PASSWORD)
-    page.get_by_role("main").get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(base + reverse("projects:list"))
-
-    # Create a project from the dashboard; it leads to the project page.
-    new_project = page.locator(f"form[action='{reverse('projects:create')}']")
-    new_project.locator("input[name=name]").fill("Browser chat")
-    new_project.get_by_role("button", name="Create project").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Browser chat")
+    sign_up_and_create_project(page, base, EMAIL, "Browser chat")
 
     console = page.locator("[data-console]")
     expect(console).to_be_visible()

@@ -8,17 +8,15 @@ script is injected on purpose, to show that the listeners do hear a violation.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from tests.browser.conftest import UUID, sign_up_and_create_project
+
 pytestmark = pytest.mark.server
 
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 EMAIL = "csp@example.com"
-PASSWORD = "Orchid-Lantern-42"
 REPORT_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (event) => {
   window.reportCspViolation(`${event.violatedDirective} ${event.blockedURI}`);
@@ -52,17 +50,7 @@ def test_dashboard_console_language_and_docs_cause_no_csp_violation(start_server
         ),
     )
 
-    page.goto(base + reverse("accounts:signup"))
-    page.locator("input[name=email]").fill(EMAIL)
-    page.locator("input[name=password1]").fill(PASSWORD)
-    page.locator("input[name=password2]").fill(PASSWORD)
-    page.get_by_role("main").get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(base + reverse("projects:list"))
-
-    new_project = page.locator(f"form[action='{reverse('projects:create')}']")
-    new_project.locator("input[name=name]").fill("CSP chat")
-    new_project.get_by_role("button", name="Create project").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("CSP chat")
+    sign_up_and_create_project(page, base, EMAIL, "CSP chat")
 
     # The console: connect, become admin, broadcast, see the echo (scripts and WebSocket).
     console = page.locator("[data-console]")

@@ -77,9 +77,10 @@
   var key = null;
   var shown = false;
 
-  function fetchKey() {
-    if (key !== null) return Promise.resolve(key);
-    return fetch(t.keyUrl, {
+  // A secret the page does not hold (the admin key, the webhook signing secret) comes from a
+  // POST when asked for, never from a GET.
+  function fetchSecret(url, field) {
+    return fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "X-CSRFToken": t.csrfToken, Accept: "application/json" },
@@ -89,10 +90,17 @@
         return response.json();
       })
       .then(function (body) {
-        if (typeof body.admin_key !== "string") throw new Error("no admin_key");
-        key = body.admin_key;
-        return key;
+        if (typeof body[field] !== "string") throw new Error("no " + field);
+        return body[field];
       });
+  }
+
+  function fetchKey() {
+    if (key !== null) return Promise.resolve(key);
+    return fetchSecret(t.keyUrl, "admin_key").then(function (value) {
+      key = value;
+      return key;
+    });
   }
 
   function showKey(visible) {
@@ -143,18 +151,9 @@
         return;
       }
       revealSecret.disabled = true;
-      fetch(t.secretUrl, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "X-CSRFToken": t.csrfToken, Accept: "application/json" },
-      })
-        .then(function (response) {
-          if (!response.ok) throw new Error("HTTP " + response.status);
-          return response.json();
-        })
-        .then(function (body) {
-          if (typeof body.secret !== "string") throw new Error("no secret");
-          secret = body.secret;
+      fetchSecret(t.secretUrl, "secret")
+        .then(function (value) {
+          secret = value;
           secretBox.textContent = secret;
           revealSecret.textContent = t.tHide;
         })

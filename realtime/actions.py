@@ -56,7 +56,7 @@ async def send_message(
     else:
         entry = None
         if protocol.is_connection_id(to):
-            entry = await get_registry().get(public_id, to)
+            entry = await delivery.find(public_id, to)
         refused = protocol.can_address(to, sender_status, entry and entry.status, policy)
         if refused is not None:
             return refused

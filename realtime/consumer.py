@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
+from dataclasses import replace
 
 from channels.consumer import get_handler_name
 from channels.exceptions import ChannelFull, StopConsumer
@@ -54,6 +55,9 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
 
     conn_id: str | None = None
     project: ProjectSettings | None = None
+    # Its registry entry, as its own process knows it (status included) while registered:
+    # senders on this process address it without reading the registry.
+    entry: Entry | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
@@ -85,7 +89,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
         # Channels' own dispatch runs aclose_old_connections (a hop to a worker thread) before
         # every handler, every frame included. The only database access here is
-        # `_load_project`, and database_sync_to_async already does that clean-up around it.
+        # `load_project`, and database_sync_to_async already does that clean-up around it.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -141,7 +145,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.public_id = public_id
         channel = await self.hub.attach(self, self.conn_id, public_id)
         await liveness.watch(self.hub)
-        project = await load_project(public_id)
+        project = await self.hub.project_settings(public_id, load_project)
         if project is None:
             return self.refuse(Code.PROJECT_NOT_FOUND, "no such project", Close.PROJECT_NOT_FOUND)
         if not origin_allowed(header(self.scope, b"origin"), list(project.allowed_origins)):
@@ -159,6 +163,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 Close.TOO_MANY_CONNECTIONS,
             )
         self.registered = True
+        self.entry = entry
         metrics.connection_status(None, self.status)
         self.admin_key_used: str | None = None
         now = time.monotonic()
@@ -192,6 +197,13 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.outbox.send_frame(protocol.timeout_frame())
             self.outbox.close_with(Close.NOT_APPROVED_IN_TIME)
 
+    def set_status(self, status: Status) -> None:
+        """Approved or admin: counted, known to local senders, no longer timed out."""
+        metrics.connection_status(self.status, status)
+        self.status = status
+        self.entry = replace(self.entry, status=status)
+        self.settle()
+
     def settle(self) -> None:
         """Approved or admin: the approval timeout no longer applies."""
         if self.timer is not None:
@@ -217,6 +229,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if not self.registered:
             return
         self.registered = False
+        self.entry = None
         metrics.connection_status(self.status, None)
         events.emit(self.public_id, events.CLOSED, conn_id, code=self.outbox.close_code)
         try:
@@ -292,9 +305,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             return self.admin_failed(protocol.INVALID_KEY)
         self.admin_key_used = request.key
         if self.status != Status.ADMIN:
-            metrics.connection_status(self.status, Status.ADMIN)
-            self.status = Status.ADMIN
-            self.settle()
+            self.set_status(Status.ADMIN)
             await self.registry.promote(project.public_id, self.conn_id, Status.ADMIN)
             await self.hub.barrier()
             self.sync_audiences()
@@ -348,9 +359,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if not self.registered:
             return
         if self.status == Status.PENDING:
-            metrics.connection_status(self.status, Status.APPROVED)
-            self.status = Status.APPROVED
-            self.settle()
+            self.set_status(Status.APPROVED)
             self.sync_audiences()
             events.emit(self.public_id, events.APPROVED, self.conn_id)
         self.outbox.send_frame(protocol.approved_notice_frame(self.conn_id))
@@ -376,7 +385,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
 
     async def reload_project(self) -> None:
         self.stale = False
-        project = await load_project(self.public_id)
+        project = await self.hub.project_settings(self.public_id, load_project)
         if not self.registered:
             return
         if project is None:

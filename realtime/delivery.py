@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import protocol
 from .hub import ADMINS, BROADCASTS, Hub, get_hub
-from .registry import Entry
+from .registry import Entry, get_registry
 
 
 class Delivery:
@@ -21,6 +21,14 @@ class Delivery:
 
     async def to_admins(self, public_id: str, frame: dict) -> None:
         await self.hub.to_project(public_id, ADMINS, protocol.encode(frame))
+
+    async def find(self, public_id: str, conn_id: str) -> Entry | None:
+        """The connection's registry entry; one on this process is known without a read."""
+        member = self.hub.connections.get(conn_id)
+        entry = getattr(member, "entry", None)
+        if entry is not None and member.public_id == public_id:
+            return entry
+        return await get_registry().get(public_id, conn_id)
 
     async def to_connection(self, entry: Entry, frame: dict) -> None:
         await self.hub.to_connection(entry.channel, entry.conn_id, protocol.encode(frame))

@@ -5,9 +5,11 @@ joined before its first connection of that project gets its id and left a while 
 last one closed. Which of its connections a project message reaches (everyone, the
 broadcast audience, the admins) is decided here, in memory: a connection's status changes
 never touch the layer, and no process ever adds another process's channel to a group, which
-the Redis pub/sub layer could not do. A direct message, an approval or a project change goes
-to the recipient's process mailbox, addressed by connection id; everything one sender sends
-travels through the same mailboxes, so it reaches each recipient in order.
+the Redis pub/sub layer could not do. What a connection sends reaches the connections of its
+own process at once, without the layer; a direct message or an approval for a connection on
+another process goes to that process's mailbox, addressed by connection id, and a project
+message to every process in the project's group (each skips its own). Each recipient hears a
+sender by one path only, so what one sender sends reaches it in order.
 
 Connections never block the hub: each has an outbox that it drains itself (`realtime.outbox`
 in the consumer), and a connection whose outbox passes its limit is closed as too slow.
@@ -23,8 +25,8 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
@@ -33,7 +35,7 @@ from . import metrics
 logger = logging.getLogger(__name__)
 
 # Message types in a hub's mailbox.
-PROJECT_TEXT = "hub.text"  # {"project", "audience", "text"}: to that audience of the project
+PROJECT_TEXT = "hub.text"  # {"project", "audience", "text", "origin"}: to that audience
 DIRECT_TEXT = "hub.direct"  # {"conn", "text"}: to one local connection
 APPROVED = "hub.approved"  # {"conn", "reply"?, "token"?}: that connection was approved
 ANSWER = "hub.answer"  # {"token"}: the APPROVED or BARRIER with that token was handled
@@ -49,6 +51,10 @@ ADMINS = "admins"
 IDLE_GROUP_GRACE = 30.0
 # How long an approval waits for the connection's process to say it took effect.
 APPROVAL_ACK_TIMEOUT = 5.0
+# How long one read of a project's settings serves this process's other connections of the
+# project at most; a change heard from the layer ends it at once, so this only bounds what a
+# change made without a notice (a process with no layer to tell it) can cost.
+SETTINGS_TTL = 10.0
 # Waits between attempts while the layer cannot be read.
 RECEIVE_BACKOFF = (0.05, 0.2, 0.5, 1.0)
 
@@ -80,14 +86,19 @@ def project_group(public_id: str) -> str:
 
 
 class LocalProject:
-    """One project's connections on this process, by audience."""
+    """One project's connections on this process, by audience, and its settings as last read."""
 
-    __slots__ = ("audiences", "joined", "member_audiences")
+    __slots__ = ("audiences", "joined", "member_audiences", "settings", "settings_until")
 
     def __init__(self) -> None:
         self.audiences: dict[str, set[Member]] = {EVERYONE: set(), BROADCASTS: set(), ADMINS: set()}
         self.member_audiences: dict[Member, frozenset[str]] = {}
         self.joined: asyncio.Future | None = None  # the layer group, once joined
+        self.settings: asyncio.Task | None = None  # the read the connections here share
+        self.settings_until = 0.0  # loop time when that read is too old to share
+
+    def forget_settings(self) -> None:
+        self.settings = None
 
 
 class Hub:
@@ -174,6 +185,33 @@ class Hub:
         if local.joined is not None and local.joined.done() and not local.joined.exception():
             await self.layer.group_discard(project_group(public_id), self.channel)
 
+    async def project_settings(self, public_id: str, load: Callable[[str], Awaitable[Any]]):
+        """The project's settings as `load(public_id)` reads them, one read shared by this
+        process's connections of the project until a change to it is heard (`PROJECT`), the
+        layer recovers, or SETTINGS_TTL passes.
+
+        Only shared once this process is in the project's group: from then on every change
+        committed after a read reaches it. A connection that hears a change while it reads
+        reads again (the consumer's `stale`), so an answer in flight is never kept past one.
+        """
+        local = self.projects.get(public_id)
+        if local is None or local.joined is None or not local.joined.done():
+            return await load(public_id)
+        loop = asyncio.get_running_loop()
+        read = local.settings
+        if read is None or loop.time() >= local.settings_until:
+            read = local.settings = loop.create_task(load(public_id))
+            local.settings_until = loop.time() + SETTINGS_TTL
+            read.add_done_callback(lambda done: self._failed_read(local, done))
+        return await asyncio.shield(read)
+
+    @staticmethod
+    def _failed_read(local: LocalProject, read: asyncio.Task) -> None:
+        # A read that failed is not shared: the next connection tries again.
+        failed = read.cancelled() or read.exception() is not None  # (retrieves it)
+        if failed and local.settings is read:
+            local.forget_settings()
+
     def groups(self) -> list[str]:
         """The layer groups this process is in (for the registry to clean up after it)."""
         return [project_group(public_id) for public_id in self.projects]
@@ -181,17 +219,32 @@ class Hub:
     # --- Sending (through the layer, so that everything arrives in order) -----------------
 
     async def to_project(self, public_id: str, audience: str, text: str) -> None:
-        message = {"type": PROJECT_TEXT, "project": public_id, "audience": audience, "text": text}
+        # This process's own connections at once; the others through the layer (this hub
+        # skips its own copy when it comes back: `origin`).
+        self._to_audience(public_id, audience, text)
+        message = {
+            "type": PROJECT_TEXT,
+            "project": public_id,
+            "audience": audience,
+            "text": text,
+            "origin": self.channel,
+        }
         with metrics.layer_call("group_send"):
             await self.layer.group_send(project_group(public_id), message)
 
     async def to_connection(self, channel: str, conn_id: str, text: str) -> None:
+        member = self._local(channel, conn_id)
+        if member is not None:
+            return self._call(member.enqueue, {"type": "websocket.send", "text": text}, len(text))
         with metrics.layer_call("send"):
             await self.layer.send(channel, {"type": DIRECT_TEXT, "conn": conn_id, "text": text})
 
     async def approve(self, channel: str, conn_id: str, wait: bool) -> None:
         """Tell a connection's process it was approved; with `wait`, return once it has
         taken effect there (the connection is then in the broadcasts)."""
+        member = self._local(channel, conn_id)
+        if member is not None:
+            return self._call(member.approved)
         message = {"type": APPROVED, "conn": conn_id}
         if wait:
             await self.start()
@@ -199,6 +252,17 @@ class Hub:
         else:
             with metrics.layer_call("send"):
                 await self.layer.send(channel, message)
+
+    def _local(self, channel: str, conn_id: str) -> Member | None:
+        """The connection, if it lives on this process: then it is reached without the layer.
+
+        Everything a connection here sends to connections here goes this way, and everything
+        it sends to other processes goes through the layer, so one sender's frames still reach
+        each recipient in the order sent (PROTOCOL.md §3).
+        """
+        if channel != self.channel:
+            return None
+        return self.connections.get(conn_id)
 
     async def barrier(self) -> None:
         """Return once this mailbox has handled everything this process sent before.
@@ -256,24 +320,21 @@ class Hub:
     async def recover(self) -> None:
         """After the layer failed: be in every group again (the layer may have forgotten),
         and let connections read their project again (a change notice may be lost)."""
+        for local in self.projects.values():
+            local.forget_settings()
         for public_id, local in list(self.projects.items()):
             if local.joined is not None and local.joined.done():
                 await self.layer.group_add(project_group(public_id), self.channel)
         for local in list(self.projects.values()):
+            local.forget_settings()  # a read made while re-joining may predate a lost change
             for member in tuple(local.audiences[EVERYONE]):
                 self._call(member.project_changed, "settings")
 
     def handle(self, message: dict) -> None:
         kind = message.get("type")
         if kind == PROJECT_TEXT:
-            local = self.projects.get(message["project"])
-            if local is None:
-                return
-            # One ASGI message for every recipient: servers only read it.
-            text = message["text"]
-            send, size = {"type": "websocket.send", "text": text}, len(text)
-            for member in tuple(local.audiences.get(message["audience"], ())):
-                self._call(member.enqueue, send, size)
+            if message.get("origin") != self.channel:  # its own were delivered when sent
+                self._to_audience(message["project"], message["audience"], message["text"])
         elif kind == DIRECT_TEXT:
             member = self.connections.get(message["conn"])
             if member is not None:
@@ -292,8 +353,19 @@ class Hub:
                 done.set_result(None)
         elif kind == PROJECT:
             local = self.projects.get(message["project"])
+            if local is not None:
+                local.forget_settings()
             for member in tuple(local.audiences[EVERYONE]) if local else ():
                 self._call(member.project_changed, message["change"])
+
+    def _to_audience(self, public_id: str, audience: str, text: str) -> None:
+        local = self.projects.get(public_id)
+        if local is None:
+            return
+        # One ASGI message for every recipient: servers only read it.
+        send, size = {"type": "websocket.send", "text": text}, len(text)
+        for member in tuple(local.audiences.get(audience, ())):
+            self._call(member.enqueue, send, size)
 
     def _answer(self, message: dict) -> None:
         if message.get("reply"):
@@ -317,6 +389,7 @@ class Hub:
             if local.joined is not None and local.joined.done():
                 self._spawn(self.layer.group_discard(project_group(public_id), old_channel))
             local.joined = None
+            local.forget_settings()
 
     @staticmethod
     def _call(function: Callable, *args) -> None:

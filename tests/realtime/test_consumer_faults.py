@@ -132,25 +132,21 @@ class ConcurrentConnectTests(RelayTestCase):
 
 class FailuresCleanUpTests(RelayTestCase):
     async def test_a_backing_service_failure_answers_unavailable_and_keeps_the_connection(self):
-        sender, sender_id = await self.open()
-        target, target_id = await self.open()
+        admin, admin_id = await self.open_admin()
         registry = get_registry()
-        get = registry.get
+        entries = registry.entries
         failures = iter([RedisConnectionError("Redis is restarting")])
 
-        async def flaky_get(project, conn_id):
+        async def flaky_entries(project):
             for failure in failures:
                 raise failure
-            return await get(project, conn_id)
+            return await entries(project)
 
-        with mock.patch.object(registry, "get", flaky_get):
-            await sender.send_json_to({"to": target_id, "data": 1})
-            self.assertEqual(await sender.receive_json_from(), error("unavailable"))
-            await sender.send_json_to({"to": target_id, "data": 2})
-        self.assertEqual(
-            await target.receive_json_from(), {"from": sender_id, "to": target_id, "data": 2}
-        )
-        await self.disconnect(sender, target)
+        with mock.patch.object(registry, "entries", flaky_entries):
+            await admin.send_json_to({"to": "system", "event": "connections"})
+            self.assertEqual(await admin.receive_json_from(), error("unavailable"))
+            self.assertEqual(await self.statuses(admin), {admin_id: "admin"})
+        await self.disconnect(admin)
 
     async def test_an_unexpected_error_is_answered_and_leaving_still_cleans_up(self):
         admin, _ = await self.open_admin()

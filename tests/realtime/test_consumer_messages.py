@@ -8,6 +8,7 @@ from unittest import mock
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
+from realtime.registry import get_registry
 from tests.conftest import make_project
 from tests.realtime.consumer_helpers import RelayTestCase, error
 
@@ -76,6 +77,26 @@ class MessageTests(RelayTestCase):
         )
         await self.assert_silent(a, b, c)
         await self.disconnect(a, b, c)
+
+    async def test_a_recipient_on_this_process_is_found_without_reading_the_registry(self):
+        a, a_id = await self.open()
+        b, b_id = await self.open()
+        registry = get_registry()
+        reads = []
+        get = registry.get
+
+        async def counted_get(project, conn_id):
+            reads.append(conn_id)
+            return await get(project, conn_id)
+
+        unknown = str(uuid.uuid4())
+        with mock.patch.object(registry, "get", counted_get):
+            await a.send_json_to({"to": b_id, "data": 1})
+            self.assertEqual(await b.receive_json_from(), {"from": a_id, "to": b_id, "data": 1})
+            await a.send_json_to({"to": unknown, "data": 2})  # not here: the registry says
+            self.assertEqual(await a.receive_json_from(), error("unknown_recipient", to=unknown))
+        self.assertEqual(reads, [unknown])
+        await self.disconnect(a, b)
 
     async def test_unknown_recipient_names_the_id(self):
         a, _ = await self.open()

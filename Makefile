@@ -42,7 +42,7 @@ test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks (bench/): `make bench` measures every server configuration against the reference
-# relay and writes docs/performance.md and docs/perf/ (about 15 minutes on 2 cores);
+# relay and writes docs/performance.md and docs/perf/ (about 25 minutes on 2 cores);
 # `make bench-smoke` runs every scenario once at tiny sizes and writes nothing.
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[dev,bench]'

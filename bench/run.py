@@ -3,6 +3,7 @@
     python bench/run.py                      # every configuration, every scenario, 3 repeats
     python bench/run.py --quick --no-write   # a smoke run: tiny sizes, one repeat, no files
     python bench/run.py --configs daphne-inmemory --scenarios fanout-100,ping --repeat 1
+    python bench/run.py --render docs/perf/results.json  # the report again, nothing is run
 
 One run makes a temporary SQLite database (or uses --database-url), migrates it, creates a
 project with `create_project --max-connections 100000`, and starts its own redis-server on a
@@ -12,6 +13,13 @@ scenario of bench/loadgen.py against them --repeat times, and stops them (by PID
 reference relay (bench/reference_relay.py) is measured in the same run. Medians go into
 docs/performance.md with ratios to the reference; plots into docs/perf/; raw results into
 docs/perf/results.json and bench/results/.
+
+The report opens with the production configuration's targets (TARGETS), checked against the
+reference in the same run, followed by docs/perf/notes.md as it stands (written by hand after a
+run: what stands in the way of each unmet target). "Where the CPU goes" shows the profiles of
+docs/perf/profiles/ (bench/profile.py): summary-before.md, a frozen copy, and summary.md, the
+latest. --render writes the report again from a results.json, for example after editing the
+notes.
 
 Exit status: 0 when every scenario ran, 1 when one crashed or a server would not start
 (slow or lossy results are measurements, not failures).
@@ -101,6 +109,8 @@ UVICORN = [
 ]
 REFERENCE = "reference"
 
+# In the order the run measures them and the report shows them: the reference, then the
+# production configuration (uvicorn with RedisPubSubChannelLayer, one process and two).
 CONFIGS = [
     Config(
         REFERENCE,
@@ -108,36 +118,6 @@ CONFIGS = [
         reference=True,
         about="bench/reference_relay.py: the protocol's hot path in plain websockets, "
         "1 process, asyncio loop",
-    ),
-    Config("daphne-inmemory", [DAPHNE], about="daphne, InMemoryChannelLayer, 1 process"),
-    Config("daphne-redis", [DAPHNE], redis=True, about="daphne, RedisChannelLayer, 1 process"),
-    Config(
-        "daphne-redis-2proc",
-        [DAPHNE, DAPHNE],
-        redis=True,
-        about="two daphne processes sharing Redis, no load balancer: the load generator "
-        "spreads its sockets over both",
-    ),
-    Config(
-        "daphne-redis-pubsub",
-        [DAPHNE],
-        redis=True,
-        env={"RELAY_REDIS_LAYER": "pubsub"},
-        about="daphne, RedisPubSubChannelLayer, 1 process",
-    ),
-    Config(
-        "uvicorn-inmemory",
-        [UVICORN],
-        needs=("uvicorn", "uvloop", "httptools"),
-        about="uvicorn --ws websockets --loop uvloop --http httptools, InMemoryChannelLayer, "
-        "1 process",
-    ),
-    Config(
-        "uvicorn-redis",
-        [UVICORN],
-        redis=True,
-        needs=("uvicorn", "uvloop", "httptools"),
-        about="uvicorn (websockets, uvloop, httptools), RedisChannelLayer, 1 process",
     ),
     Config(
         "uvicorn-redis-pubsub",
@@ -148,14 +128,6 @@ CONFIGS = [
         about="uvicorn (websockets, uvloop, httptools), RedisPubSubChannelLayer, 1 process",
     ),
     Config(
-        "uvicorn-redis-2proc",
-        [UVICORN, UVICORN],
-        redis=True,
-        needs=("uvicorn", "uvloop", "httptools"),
-        about="two uvicorn processes sharing Redis (RedisChannelLayer); the load generator "
-        "spreads its sockets over both",
-    ),
-    Config(
         "uvicorn-redis-pubsub-2proc",
         [UVICORN, UVICORN],
         redis=True,
@@ -164,18 +136,60 @@ CONFIGS = [
         about="two uvicorn processes sharing Redis (RedisPubSubChannelLayer); the load "
         "generator spreads its sockets over both",
     ),
+    Config("daphne-inmemory", [DAPHNE], about="daphne, InMemoryChannelLayer, 1 process"),
+    Config(
+        "uvicorn-inmemory",
+        [UVICORN],
+        needs=("uvicorn", "uvloop", "httptools"),
+        about="uvicorn --ws websockets --loop uvloop --http httptools, InMemoryChannelLayer, "
+        "1 process",
+    ),
+    Config("daphne-redis", [DAPHNE], redis=True, about="daphne, RedisChannelLayer, 1 process"),
+    Config(
+        "uvicorn-redis",
+        [UVICORN],
+        redis=True,
+        needs=("uvicorn", "uvloop", "httptools"),
+        about="uvicorn (websockets, uvloop, httptools), RedisChannelLayer, 1 process",
+    ),
+    Config(
+        "uvicorn-redis-2proc",
+        [UVICORN, UVICORN],
+        redis=True,
+        needs=("uvicorn", "uvloop", "httptools"),
+        about="two uvicorn processes sharing Redis (RedisChannelLayer); the load generator "
+        "spreads its sockets over both",
+    ),
+    Config(
+        "daphne-redis-pubsub",
+        [DAPHNE],
+        redis=True,
+        env={"RELAY_REDIS_LAYER": "pubsub"},
+        about="daphne, RedisPubSubChannelLayer, 1 process",
+    ),
+    Config(
+        "daphne-redis-2proc",
+        [DAPHNE, DAPHNE],
+        redis=True,
+        about="two daphne processes sharing Redis, no load balancer: the load generator "
+        "spreads its sockets over both",
+    ),
 ]
 
-# What `make bench` runs (about 25 minutes on 2 cores); the others on request (--configs).
+PRODUCTION, PRODUCTION_2PROC = "uvicorn-redis-pubsub", "uvicorn-redis-pubsub-2proc"
+
+# What `make bench` runs, the production configuration first (about 25 minutes on 2 cores:
+# fanout-1000 at 10 broadcasts/s instead of 2 adds about a second to each of its runs); the
+# others on request (--configs).
 DEFAULT_CONFIGS = [
     REFERENCE,
+    PRODUCTION,
+    PRODUCTION_2PROC,
     "daphne-inmemory",
     "uvicorn-inmemory",
     "daphne-redis",
     "uvicorn-redis",
-    "uvicorn-redis-pubsub",
     "uvicorn-redis-2proc",
-    "uvicorn-redis-pubsub-2proc",
 ]
 
 
@@ -238,10 +252,10 @@ SCENARIOS = [
     Scenario(
         "fanout-1000",
         "fanout",
-        full="--subscribers 1000 --rate 2 --seconds 3",
+        full="--subscribers 1000 --rate 10 --seconds 3",
         quick="--subscribers 30 --rate 2 --seconds 1 --drain 2",
         metrics=FANOUT_METRICS,
-        about="1000 approved subscribers, 2 broadcasts/s for 3 s (2 000 deliveries/s offered)",
+        about="1000 approved subscribers, 10 broadcasts/s for 3 s (10 000 deliveries/s offered)",
     ),
     Scenario(
         "fanout-max",
@@ -289,6 +303,131 @@ SCENARIOS = [
         "(ceiling 4 500/s)",
     ),
 ]
+
+
+# --- Targets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target for `config`'s median figure `key` in `scenario`, from the same run.
+
+    With `ratio`, the figure divided by `against`'s must be at most `limit` (at least, with
+    `at_least`); without, the figure itself must (`against`'s figure is shown, for comparison).
+    """
+
+    label: str
+    scenario: str
+    key: str
+    limit: float
+    ratio: bool = True
+    at_least: bool = False
+    config: str = PRODUCTION
+    against: str = REFERENCE
+
+
+TARGETS = [
+    Target("connect: server CPU per connection (µs)", "connect", "server_cpu_us_per_connection", 2),
+    Target("connect: connections/s", "connect", "connections_per_s", 0.5, at_least=True),
+    Target("direct: server CPU per message (µs)", "direct", "server_cpu_us_per_message", 2),
+    Target("direct: latency p99 (ms)", "direct", "p99_ms", 2),
+    Target("direct: lost round trips", "direct", "lost", 0, ratio=False),
+    Target("ping: server CPU per ping (µs)", "ping", "server_cpu_us_per_ping", 1.5),
+    Target(
+        "fanout-1000: server CPU per delivery (µs)", "fanout-1000", "server_cpu_us_per_delivery", 2
+    ),
+    Target("fanout-1000: latency p99 (ms)", "fanout-1000", "p99_ms", 2),
+    Target("fanout-1000: lost messages", "fanout-1000", "lost", 0, ratio=False),
+    Target(
+        "fanout-100: server CPU per delivery (µs)", "fanout-100", "server_cpu_us_per_delivery", 2
+    ),
+    Target("fanout-100: latency p99 (ms)", "fanout-100", "p99_ms", 2),
+    Target("fanout-100: lost messages", "fanout-100", "lost", 0, ratio=False),
+    Target(
+        "two processes: fanout-1000 server CPU per delivery (µs), 2 processes against 1",
+        "fanout-1000",
+        "server_cpu_us_per_delivery",
+        1.5,
+        config=PRODUCTION_2PROC,
+        against=PRODUCTION,
+    ),
+    Target(
+        "memory: connect's server memory per idle socket (KiB)",
+        "connect",
+        "server_kb_per_socket",
+        40,
+        ratio=False,
+    ),
+]
+
+
+def median_figure(report: dict[str, Any], config: str, scenario: str, key: str) -> float | None:
+    entry = report["configs"].get(config, {}).get("scenarios", {}).get(scenario, {})
+    value = entry.get("median", {}).get(key)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target with its figures. met is None (not measured) when a figure is missing, or
+    when a ratio's divisor is 0 (a CPU time under the clock's 10 ms tick, in a quick run)."""
+    rows = []
+    for target in TARGETS:
+        value = median_figure(report, target.config, target.scenario, target.key)
+        other = median_figure(report, target.against, target.scenario, target.key)
+        quotient = value / other if value is not None and other else None
+        compared = quotient if target.ratio else value
+        met = None
+        if compared is not None:
+            met = compared >= target.limit if target.at_least else compared <= target.limit
+        rows.append(
+            {
+                "target": target.label,
+                "config": target.config,
+                "against": target.against,
+                "scenario": target.scenario,
+                "key": target.key,
+                "figure": value,
+                "reference": other,
+                "ratio": quotient,
+                "limit": target.limit,
+                "of_ratio": target.ratio,  # the limit is on the ratio, not on the figure
+                "at_least": target.at_least,
+                "met": met,
+            }
+        )
+    return rows
+
+
+def limit_text(row: dict[str, Any]) -> str:
+    sign = "\N{GREATER-THAN OR EQUAL TO}" if row["at_least"] else "\N{LESS-THAN OR EQUAL TO}"
+    if row["of_ratio"]:
+        return f"{sign} {TIMES}{fmt(row['limit'])}"
+    if row["limit"] == 0 and not row["at_least"]:
+        return "= 0"
+    return f"{sign} {fmt(row['limit'])}"
+
+
+def targets_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| target | figure (production) | reference | ratio | limit | met |",
+        "|---|--:|--:|--:|--:|---|",
+    ]
+    for row in rows:
+        shown_ratio = DASH
+        if row["of_ratio"] and row["ratio"] is not None:
+            shown_ratio = f"{TIMES}{row['ratio']:.3g}"
+        met = {True: "yes", False: "no", None: "not measured"}[row["met"]]
+        lines.append(
+            f"| {row['target']} | {fmt(row['figure'])} | {fmt(row['reference'])} | "
+            f"{shown_ratio} | {limit_text(row)} | {met} |"
+        )
+    return lines
+
+
+def targets_tally(rows: list[dict[str, Any]]) -> str:
+    met = Counter(row["met"] for row in rows)
+    text = f"{met[True]} of {len(rows)} targets met"
+    return text + (f"; {met[None]} not measured." if met[None] else ".")
 
 
 # --- Processes -------------------------------------------------------------------------------
@@ -758,7 +897,15 @@ def slim(report: dict[str, Any]) -> dict[str, Any]:
     return copy
 
 
+def in_report_order(configs: dict[str, Any]) -> dict[str, Any]:
+    """The configurations in CONFIGS's order (a results.json of an earlier run may differ)."""
+    rank = {c.name: i for i, c in enumerate(CONFIGS)}
+    return dict(sorted(configs.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
 def write_report(report: dict[str, Any], out: Path, plots: Path) -> None:
+    report["configs"] = in_report_order(report["configs"])
+    report["targets"] = check_targets(report)
     plots.mkdir(parents=True, exist_ok=True)
     (plots / "results.json").write_text(json.dumps(slim(report), indent=1) + "\n")
     plotted = make_plots(report, plots)
@@ -767,7 +914,8 @@ def write_report(report: dict[str, Any], out: Path, plots: Path) -> None:
     lines = [
         "# Performance",
         "",
-        "Written by `make bench` (`bench/run.py`); do not edit by hand. Every figure is the "
+        "Written by `make bench` (`bench/run.py`); do not edit by hand, except "
+        "`docs/perf/notes.md`, which is included under the targets. Every figure is the "
         f"median of {report['repeat']} runs (the range over the runs follows it). Ratios divide "
         "the configuration's figure by the reference relay's, measured in the same run: for "
         "throughput higher is better, for latency, CPU and memory lower is.",
@@ -783,6 +931,19 @@ def write_report(report: dict[str, Any], out: Path, plots: Path) -> None:
         f"at the end {tuple(round(x, 2) for x in m['load_average_at_end'])}; other processes "
         f"used {m['others_cpu_pct']}% of the machine's CPU during the run",
         "",
+        "## Targets",
+        "",
+        f"The production configuration, {PRODUCTION}, against the reference relay in the same "
+        "run: the figures are the medians of the tables below, and the ratio divides the "
+        "production figure by the reference's. The two-process row divides "
+        f"{PRODUCTION_2PROC}'s figure by {PRODUCTION}'s (its reference column). Memory and "
+        "lost messages are limits on the figure itself.",
+        "",
+        *targets_table(report["targets"]),
+        "",
+        targets_tally(report["targets"]),
+        "",
+        *hand_notes(out.parent),
         "## How to read it",
         "",
         "- The load generator (`bench/loadgen.py`, one process, uvloop when installed) runs on "
@@ -862,12 +1023,37 @@ def write_report(report: dict[str, Any], out: Path, plots: Path) -> None:
     out.write_text("\n".join(lines))
 
 
-def profile_summary(docs: Path) -> list[str]:
-    """The top of each profile, as bench/profile.py last wrote it (docs/perf/profiles/)."""
-    path = docs / "perf" / "profiles" / "summary.md"
+def hand_notes(docs: Path) -> list[str]:
+    """docs/perf/notes.md as it stands: the analysis written by hand after a run."""
+    path = docs / "perf" / "notes.md"
     if not path.exists():
         return []
-    return ["## Where the CPU goes", "", *path.read_text().strip().splitlines(), ""]
+    return [*path.read_text().strip("\n").splitlines(), ""]
+
+
+# The profiles taken before this round of changes (a frozen copy of summary.md), then the latest.
+PROFILE_SUMMARIES = [
+    ("Before (2026-12-02)", "summary-before.md"),
+    ("After", "summary.md"),
+]
+
+
+def profile_summary(docs: Path) -> list[str]:
+    """The top of each profile, before and after (docs/perf/profiles/; bench/profile.py writes
+    summary.md); a summary that does not exist is left out."""
+    folder = docs / "perf" / "profiles"
+    found = [(title, folder / name) for title, name in PROFILE_SUMMARIES]
+    found = [(title, path.read_text().strip()) for title, path in found if path.exists()]
+    if not found:
+        return []
+    lines = ["## Where the CPU goes", ""]
+    for i, (title, text) in enumerate(found):
+        lines += [f"### {title}", ""]
+        if i and text == found[i - 1][1]:
+            lines += ["The same as above: `bench/profile.py` has not been run since.", ""]
+        else:
+            lines += [*text.splitlines(), ""]
+    return lines
 
 
 def make_plots(report: dict[str, Any], plots: Path) -> list[tuple[str, str]]:
@@ -944,7 +1130,7 @@ def make_plots(report: dict[str, Any], plots: Path) -> list[tuple[str, str]]:
 
 
 def print_summary(report: dict[str, Any]) -> None:
-    for name, entry in report["configs"].items():
+    for name, entry in in_report_order(report["configs"]).items():
         print(f"{name}: {entry.get('error', '')}")
         for scenario in SCENARIOS:
             data = entry.get("scenarios", {}).get(scenario.name)
@@ -958,6 +1144,9 @@ def print_summary(report: dict[str, Any]) -> None:
             print(f"  {scenario.name} ({data['ok_runs']}/{data['runs']} ok): {figures}")
             for problem in data["problems"]:
                 print(f"    {problem}")
+    rows = check_targets(report)
+    print(f"targets of {PRODUCTION} against the reference: {targets_tally(rows)}")
+    print("\n".join(targets_table(rows)))
 
 
 def parse_args() -> argparse.Namespace:
@@ -982,6 +1171,13 @@ def parse_args() -> argparse.Namespace:
         help="tiny sizes, 1 repeat, daphne-inmemory and the reference",
     )
     parser.add_argument("--no-write", action="store_true", help="print only; write no files")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="run nothing: write the report (and its results.json and plots, beside --out) "
+        "again from an earlier run's results.json, e.g. after editing docs/perf/notes.md",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--database-url", help="PostgreSQL instead of a temporary SQLite")
     parser.add_argument("--redis-url", help="an existing Redis (never flushed)")
@@ -1008,8 +1204,17 @@ def interrupted(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # so that every `finally` stops the processes it started
 
 
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
 def main() -> int:
     args = parse_args()
+    if args.render:
+        report = json.loads(args.render.read_text())
+        write_report(report, args.out, args.out.parent / "perf")
+        log(f"wrote {shown(args.out)} and {shown(args.out.parent / 'perf')}/ from {args.render}")
+        return 0
     signal.signal(signal.SIGTERM, interrupted)
     report, ok = run_all(args)
     if args.no_write:
@@ -1021,7 +1226,7 @@ def main() -> int:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         (results / f"{stamp}.json").write_text(json.dumps(report, indent=1) + "\n")
         print_summary(report)
-        log(f"wrote {args.out.relative_to(ROOT)} and {args.out.parent.name}/perf/")
+        log(f"wrote {shown(args.out)} and {shown(args.out.parent / 'perf')}/")
     if not ok:
         log("a scenario crashed or a server did not start")
     return 0 if ok else 1

@@ -963,8 +963,11 @@ def write_report(report: dict[str, Any], out: Path, plots: Path) -> None:
         "ticks at 10 ms, so small windows are coarse. Memory is VmRSS summed over the server "
         "processes; per idle socket is (after - before) / sockets on a freshly started server.",
         "- Sockets are approved as the protocol intends: the generator becomes admin on "
-        "ceil(sockets/300) sockets (at most 8) and approves each client when its approving "
-        "admin receives the client's `new_id`. If that `new_id` has not come 2 s after the "
+        "ceil(sockets/200) sockets (at most 8) and approves each client when its approving "
+        "admin receives the client's `new_id`, at most 45 approvals/s per admin with a burst of "
+        "20 (the server counts frames when it reads them, so a larger burst sent to a server "
+        "that reads late would be refused as rate_limited). If that `new_id` has not come 2 s "
+        "after the "
         "client's id frame, the generator approves it by id anyway and counts the miss "
         "(listed under the problems), so that a lost notification does not end the run at the "
         "approval timeout.",

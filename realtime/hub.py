@@ -219,9 +219,6 @@ class Hub:
     # --- Sending (through the layer, so that everything arrives in order) -----------------
 
     async def to_project(self, public_id: str, audience: str, text: str) -> None:
-        # This process's own connections at once; the others through the layer (this hub
-        # skips its own copy when it comes back: `origin`).
-        self._to_audience(public_id, audience, text)
         message = {
             "type": PROJECT_TEXT,
             "project": public_id,
@@ -231,6 +228,10 @@ class Hub:
         }
         with metrics.layer_call("group_send"):
             await self.layer.group_send(project_group(public_id), message)
+        # Then this process's own connections, without waiting for the layer's copy (which
+        # this hub skips: `origin`). Only once the other processes' copy is on its way: if the
+        # layer failed, nothing was relayed (the sender gets `unavailable`).
+        self._to_audience(public_id, audience, text)
 
     async def to_connection(self, channel: str, conn_id: str, text: str) -> None:
         member = self._local(channel, conn_id)

@@ -19,7 +19,6 @@ from dataclasses import replace
 from channels.consumer import get_handler_name
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.utils import await_many_dispatch
 from redis.exceptions import RedisError
 
 from accounts.client_address import scope_client_address
@@ -71,7 +70,10 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.status = Status.PENDING
         self.stale = False  # the project changed while connect() was reading it
         try:
-            await await_many_dispatch([receive], self.dispatch)
+            # One source of messages, read in this task: Channels' await_many_dispatch would
+            # start a task and an asyncio.wait for every frame.
+            while True:
+                await self.dispatch(await receive())
         except StopConsumer:
             pass
         except asyncio.CancelledError:

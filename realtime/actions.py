@@ -1,8 +1,9 @@
 """Relay actions shared by the WebSocket consumer and the HTTP API (PROTOCOL.md §3, §6, §8).
 
 Each action works on whichever process the connections are, through the registry and the
-hubs. Callers have already checked what only they can check (the sender is an admin, the
-frame's shape) and send their own replies.
+hubs (`delivery`: the caller's, when it keeps one; this process's otherwise). Callers have
+already checked what only they can check (the sender is an admin, the frame's shape) and send
+their own replies.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from .registry import Entry, get_registry
 
 
 async def approve(
-    public_id: str, policy: Policy, target: Any, reply: Callable[[], None] | None = None
+    public_id: str,
+    policy: Policy,
+    target: Any,
+    reply: Callable[[], None] | None = None,
+    delivery: Delivery | None = None,
 ) -> Entry | None:
     """§6 for an admin: approve `target`. None when no such connection is in the project.
 
@@ -30,7 +35,7 @@ async def approve(
         entry = await get_registry().promote(public_id, target, Status.APPROVED)
     if entry is None:
         return None
-    delivery = Delivery()
+    delivery = delivery or Delivery()
     if policy == Policy.RESTRICTED:
         await delivery.approve(entry, wait=True)
         if reply is not None:
@@ -43,14 +48,20 @@ async def approve(
 
 
 async def send_message(
-    public_id: str, policy: Policy, sender: str, sender_status: Status, to: str, data: Any
+    public_id: str,
+    policy: Policy,
+    sender: str,
+    sender_status: Status,
+    to: str,
+    data: Any,
+    delivery: Delivery | None = None,
 ) -> Refusal | None:
     """§3: deliver {"from": sender, "to": to, "data": data} to everyone or to one connection.
 
     Returns the refusal (unknown_recipient, not_approved) or None when it was delivered.
     """
     frame = protocol.message_frame(sender, to, data)
-    delivery = Delivery()
+    delivery = delivery or Delivery()
     if to == "all":
         await delivery.broadcast(public_id, frame)
     else:

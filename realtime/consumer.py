@@ -293,6 +293,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.status,
             request.to,
             request.data,
+            self.delivery,
         )
         if refused is not None:
             self.outbox.send_frame(refused.frame())
@@ -335,6 +336,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.project.policy,
             request.target,
             lambda: self.outbox.send_frame(reply),
+            self.delivery,
         )
         if entry is None:
             self.outbox.send_frame(

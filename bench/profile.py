@@ -5,8 +5,9 @@
     python bench/profile.py --no-write                   # print the tables, write no files
 
 It starts the production configuration as bench/run.py's `uvicorn-redis-pubsub` does (one
-uvicorn process, `--ws websockets --loop uvloop --http realtime.uvicorn_compat:HttpToolsProtocol`,
-RELAY_REDIS_LAYER=pubsub on its own redis-server on a free port, a temporary SQLite database
+uvicorn process, `--ws realtime.uvicorn_compat:WebSocketProtocol --loop uvloop --http
+realtime.uvicorn_compat:HttpToolsProtocol`, RELAY_REDIS_LAYER=pubsub on its own redis-server
+on a free port, a temporary SQLite database
 with one project), restarted before each scenario. bench/loadgen.py then drives one scenario
 (--mark-window makes it print a line on stderr when its measured window opens and closes);
 `py-spy record --pid <server> --rate 200 --format raw --nolineno` samples the server from the

@@ -101,7 +101,7 @@ UVICORN = [
     "--port",
     "{port}",
     "--ws",
-    "websockets",
+    "realtime.uvicorn_compat:WebSocketProtocol",  # websockets-sansio, corrected
     "--loop",
     "uvloop",
     "--http",
@@ -125,7 +125,7 @@ CONFIGS = [
         redis=True,
         env={"RELAY_REDIS_LAYER": "pubsub"},
         needs=("uvicorn", "uvloop", "httptools"),
-        about="uvicorn (websockets, uvloop, httptools), RedisPubSubChannelLayer, 1 process",
+        about="uvicorn (websockets-sansio, uvloop, httptools), RedisPubSubChannelLayer, 1 process",
     ),
     Config(
         "uvicorn-redis-pubsub-2proc",
@@ -141,8 +141,8 @@ CONFIGS = [
         "uvicorn-inmemory",
         [UVICORN],
         needs=("uvicorn", "uvloop", "httptools"),
-        about="uvicorn --ws websockets --loop uvloop --http httptools, InMemoryChannelLayer, "
-        "1 process",
+        about="uvicorn (websockets-sansio, uvloop, httptools: the README's flags), "
+        "InMemoryChannelLayer, 1 process",
     ),
     Config("daphne-redis", [DAPHNE], redis=True, about="daphne, RedisChannelLayer, 1 process"),
     Config(
@@ -150,7 +150,7 @@ CONFIGS = [
         [UVICORN],
         redis=True,
         needs=("uvicorn", "uvloop", "httptools"),
-        about="uvicorn (websockets, uvloop, httptools), RedisChannelLayer, 1 process",
+        about="uvicorn (websockets-sansio, uvloop, httptools), RedisChannelLayer, 1 process",
     ),
     Config(
         "uvicorn-redis-2proc",

@@ -1,4 +1,4 @@
-"""What uvicorn needs to keep serving when clients misbehave.
+"""What uvicorn needs to keep serving when clients misbehave, and to report what they did.
 
 uvicorn waits for a request's headers without a deadline: its keep-alive timer starts only
 after a first response, and any byte received cancels it. A client that sends half a
@@ -8,6 +8,14 @@ for good; enough of them exhaust the process. `HttpToolsProtocol` (the README's
 headers have not all arrived `HEADERS_TIMEOUT` seconds after it opened, or after the previous
 response. Everything else is uvicorn's own httptools protocol.
 
+`WebSocketProtocol` (the README's `--ws realtime.uvicorn_compat:WebSocketProtocol`) is
+uvicorn's `websockets-sansio` implementation, chosen over the legacy `websockets` one by the
+benchmark (docs/performance.md), with two corrections: a connection that ends without a close
+frame is reported to the application as 1006 (abnormal closure, RFC 6455 §7.1.5), as the other
+implementations do, not as 1005 (a close frame without a code); and a client's invalid UTF-8,
+which uvicorn answers with 1007, is logged as a one-line warning, not as a server error with a
+traceback (`log_filters.ClientInvalidText`).
+
 daphne needs no such thing (Twisted drops a silent connection after 60 s); `daphne_compat.py`
 has what daphne needs instead.
 """
@@ -15,10 +23,26 @@ has what daphne needs instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as UvicornHttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from .log_filters import ClientInvalidText
 
 HEADERS_TIMEOUT = 20.0  # seconds
+ABNORMAL_CLOSURE = 1006
+
+logging.getLogger("uvicorn.error").addFilter(ClientInvalidText())
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    def connection_lost(self, exc: Exception | None) -> None:
+        opened = self.handshake_complete and self.initial_response is None
+        if opened and self.conn.close_rcvd is None and not self.disconnected:
+            # Ahead of uvicorn's own 1005, which the application then never reads.
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": ABNORMAL_CLOSURE})
+        super().connection_lost(exc)
 
 
 class HttpToolsProtocol(UvicornHttpToolsProtocol):

@@ -147,7 +147,7 @@ def server_args(kind: str) -> list[str]:
     `make run` (limits above the protocol's 1 MiB, so the relay itself answers 1009)."""
     if kind == "uvicorn":
         return [
-            *("--ws", "websockets", "--loop", "uvloop"),
+            *("--ws", "realtime.uvicorn_compat:WebSocketProtocol", "--loop", "uvloop"),
             *("--http", "realtime.uvicorn_compat:HttpToolsProtocol"),
             *("--ws-max-size", "2097152", "--no-access-log"),
         ]

@@ -64,7 +64,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.channel_layer = None
         # Nothing leaves until connect() has queued the first frames.
         self.outbox = Outbox(send, lambda: self.conn_id)
-        self.timer: asyncio.Task | None = None
+        self.timer: asyncio.TimerHandle | None = None  # the approval timeout
         self.hub = None
         self.registered = False
         self.status = Status.PENDING
@@ -184,7 +184,9 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         await self.delivery.to_admins(public_id, protocol.new_id_frame(self.conn_id))
         events.emit(public_id, events.OPENED, self.conn_id)
         if self.status == Status.PENDING:
-            self.timer = asyncio.create_task(self.expire(project.approval_timeout))
+            self.timer = asyncio.get_running_loop().call_later(
+                project.approval_timeout, self.expire
+            )
         if self.stale:
             await self.reload_project()
 
@@ -193,8 +195,8 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.outbox.close_with(close)
         self.outbox.release()
 
-    async def expire(self, after: float) -> None:
-        await asyncio.sleep(after)
+    def expire(self) -> None:
+        self.timer = None
         if self.status == Status.PENDING:
             self.outbox.send_frame(protocol.timeout_frame())
             self.outbox.close_with(Close.NOT_APPROVED_IN_TIME)

@@ -1,7 +1,8 @@
-"""The relay under uvicorn (websockets, uvloop, httptools), the production command in the README.
+"""The relay under uvicorn (websockets-sansio as corrected by realtime.uvicorn_compat, uvloop,
+httptools), the production command in the README.
 
 The protocol is the same whatever serves it; these pin what depends on the server: the
-handshake, 1009 past the hard limit and 1012 on SIGTERM.
+handshake, its log, 1009 past the hard limit and 1012 on SIGTERM.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ async def test_a_session_under_uvicorn(start_server, alice):
     await admin.close()
     await guest.close()
     assert_no_traceback(server)
+    # --no-access-log (the README's command): no line per handshake either.
+    assert "[accepted]" not in server.output()
+    assert "connection open" not in server.output()
 
 
 async def test_frame_over_one_mebibyte_closes_with_1009(start_server, alice):

@@ -1036,15 +1036,15 @@ def hand_notes(docs: Path) -> list[str]:
 
 # The profiles taken before this round of changes (a frozen copy of summary.md), then the latest.
 PROFILE_SUMMARIES = [
-    ("Before (2026-12-02)", "summary-before.md"),
-    ("After", "summary.md"),
+    ("Before (2026-12-02)", "profiles-before/summary.md"),  # kept: the first round's profiles
+    ("After", "profiles/summary.md"),  # bench/profile.py's latest run
 ]
 
 
 def profile_summary(docs: Path) -> list[str]:
-    """The top of each profile, before and after (docs/perf/profiles/; bench/profile.py writes
-    summary.md); a summary that does not exist is left out."""
-    folder = docs / "perf" / "profiles"
+    """The top of each profile, before and after (PROFILE_SUMMARIES; bench/profile.py writes
+    docs/perf/profiles/summary.md); a summary that does not exist is left out."""
+    folder = docs / "perf"
     found = [(title, folder / name) for title, name in PROFILE_SUMMARIES]
     found = [(title, path.read_text().strip()) for title, path in found if path.exists()]
     if not found:

@@ -106,6 +106,9 @@ UVICORN = [
     "uvloop",
     "--http",
     "realtime.uvicorn_compat:HttpToolsProtocol",  # httptools, with a deadline for headers
+    "--ws-max-size",
+    "2097152",
+    "--no-access-log",  # the README's production command, flag for flag
 ]
 REFERENCE = "reference"
 

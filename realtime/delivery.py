@@ -25,9 +25,8 @@ class Delivery:
     async def find(self, public_id: str, conn_id: str) -> Entry | None:
         """The connection's registry entry; one on this process is known without a read."""
         member = self.hub.connections.get(conn_id)
-        entry = getattr(member, "entry", None)
-        if entry is not None and member.public_id == public_id:
-            return entry
+        if member is not None and member.entry is not None and member.public_id == public_id:
+            return member.entry
         return await get_registry().get(public_id, conn_id)
 
     async def to_connection(self, entry: Entry, frame: dict) -> None:

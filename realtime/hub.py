@@ -74,6 +74,9 @@ def check_cancelled() -> None:
 class Member(Protocol):
     """What the hub needs of a connection (the consumer)."""
 
+    public_id: str
+    entry: Any  # its registry entry while registered (`Delivery.find` reads it), else None
+
     def enqueue(self, message: dict, size: int) -> None: ...
     def approved(self) -> None: ...
     def project_changed(self, change: str) -> None: ...

@@ -17,6 +17,9 @@ PUBLIC_ID = "p" * 22
 class Connection:
     """A hub member that records what the hub told it."""
 
+    public_id = PUBLIC_ID
+    entry = None  # not registered: senders would ask the registry
+
     def __init__(self) -> None:
         self.changes: list[str] = []
         self.changed = asyncio.Event()

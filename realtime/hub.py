@@ -219,7 +219,7 @@ class Hub:
         """The layer groups this process is in (for the registry to clean up after it)."""
         return [project_group(public_id) for public_id in self.projects]
 
-    # --- Sending (through the layer, so that everything arrives in order) -----------------
+    # --- Sending (to this process's connections at once, to the others through the layer) --
 
     async def to_project(self, public_id: str, audience: str, text: str) -> None:
         message = {

@@ -1189,7 +1189,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", help="an existing Redis (never flushed)")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
-    default_configs = [REFERENCE, "daphne-inmemory"] if args.quick else DEFAULT_CONFIGS
+    # The smoke run (CI) covers `make run`'s server and the README's production command.
+    quick_configs = [REFERENCE, "daphne-inmemory", "uvicorn-redis-pubsub"]
+    default_configs = quick_configs if args.quick else DEFAULT_CONFIGS
     args.configs = args.configs.split(",") if args.configs else default_configs
     if REFERENCE not in args.configs:
         args.configs.insert(0, REFERENCE)  # ratios need it

@@ -17,9 +17,9 @@ docs/perf/results.json and bench/results/.
 The report opens with the production configuration's targets (TARGETS), checked against the
 reference in the same run, followed by docs/perf/notes.md as it stands (written by hand after a
 run: what stands in the way of each unmet target). "Where the CPU goes" shows the profiles of
-docs/perf/profiles/ (bench/profile.py): summary-before.md, a frozen copy, and summary.md, the
-latest. --render writes the report again from a results.json, for example after editing the
-notes.
+docs/perf/profiles-before/summary.md (the first round's, kept) and docs/perf/profiles/summary.md
+(bench/profile.py's latest). --render writes the report again from a results.json, for
+example after editing the notes.
 
 Exit status: 0 when every scenario ran, 1 when one crashed or a server would not start
 (slow or lossy results are measurements, not failures).

@@ -54,9 +54,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
 
     conn_id: str | None = None
     project: ProjectSettings | None = None
-    # Its registry entry, as its own process knows it (status included) while registered:
-    # senders on this process address it without reading the registry.
-    entry: Entry | None = None
+    registered_entry: Entry | None = None  # what it registered, while registered
 
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
@@ -165,7 +163,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 Close.TOO_MANY_CONNECTIONS,
             )
         self.registered = True
-        self.entry = entry
+        self.registered_entry = entry
         metrics.connection_status(None, self.status)
         self.admin_key_used: str | None = None
         now = time.monotonic()
@@ -201,11 +199,18 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.outbox.send_frame(protocol.timeout_frame())
             self.outbox.close_with(Close.NOT_APPROVED_IN_TIME)
 
+    @property
+    def entry(self) -> Entry | None:
+        """Its registry entry with its status now, while registered: senders on this process
+        address it without reading the registry (`Delivery.find`)."""
+        if self.registered_entry is None:
+            return None
+        return replace(self.registered_entry, status=self.status)
+
     def set_status(self, status: Status) -> None:
-        """Approved or admin: counted, known to local senders, no longer timed out."""
+        """Approved or admin: counted, and no longer timed out."""
         metrics.connection_status(self.status, status)
         self.status = status
-        self.entry = replace(self.entry, status=status)
         self.settle()
 
     def settle(self) -> None:
@@ -233,7 +238,7 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         if not self.registered:
             return
         self.registered = False
-        self.entry = None
+        self.registered_entry = None
         metrics.connection_status(self.status, None)
         events.emit(self.public_id, events.CLOSED, conn_id, code=self.outbox.close_code)
         try:

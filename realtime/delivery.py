@@ -25,8 +25,9 @@ class Delivery:
     async def find(self, public_id: str, conn_id: str) -> Entry | None:
         """The connection's registry entry; one on this process is known without a read."""
         member = self.hub.connections.get(conn_id)
-        if member is not None and member.entry is not None and member.public_id == public_id:
-            return member.entry
+        entry = None if member is None else member.entry
+        if entry is not None and member.public_id == public_id:
+            return entry
         return await get_registry().get(public_id, conn_id)
 
     async def to_connection(self, entry: Entry, frame: dict) -> None:

@@ -324,13 +324,13 @@ class Hub:
     async def recover(self) -> None:
         """After the layer failed: be in every group again (the layer may have forgotten),
         and let connections read their project again (a change notice may be lost)."""
-        for local in self.projects.values():
-            local.forget_settings()
         for public_id, local in list(self.projects.items()):
             if local.joined is not None and local.joined.done():
                 await self.layer.group_add(project_group(public_id), self.channel)
+        # Once back in the groups: a read shared until now may predate a lost change, and
+        # whoever read it is told below.
         for local in list(self.projects.values()):
-            local.forget_settings()  # a read made while re-joining may predate a lost change
+            local.forget_settings()
             for member in tuple(local.audiences[EVERYONE]):
                 self._call(member.project_changed, "settings")
 

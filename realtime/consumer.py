@@ -56,6 +56,10 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
     project: ProjectSettings | None = None
     registered_entry: Entry | None = None  # what it registered, while registered
 
+    @property
+    def registered(self) -> bool:
+        return self.registered_entry is not None
+
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
         self.base_send = send
@@ -64,7 +68,6 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
         self.outbox = Outbox(send, lambda: self.conn_id)
         self.timer: asyncio.TimerHandle | None = None  # the approval timeout
         self.hub = None
-        self.registered = False
         self.status = Status.PENDING
         self.stale = False  # the project changed while connect() was reading it
         try:
@@ -162,7 +165,6 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
                 "the project is at its connection limit",
                 Close.TOO_MANY_CONNECTIONS,
             )
-        self.registered = True
         self.registered_entry = entry
         metrics.connection_status(None, self.status)
         self.admin_key_used: str | None = None
@@ -237,7 +239,6 @@ class RelayConsumer(AsyncJsonWebsocketConsumer):
             self.hub.detach(self, conn_id, self.public_id)
         if not self.registered:
             return
-        self.registered = False
         self.registered_entry = None
         metrics.connection_status(self.status, None)
         events.emit(self.public_id, events.CLOSED, conn_id, code=self.outbox.close_code)

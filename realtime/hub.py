@@ -239,7 +239,7 @@ class Hub:
     async def to_connection(self, channel: str, conn_id: str, text: str) -> None:
         member = self._local(channel, conn_id)
         if member is not None:
-            return self._call(member.enqueue, {"type": "websocket.send", "text": text}, len(text))
+            return self._send_text(member, text)
         with metrics.layer_call("send"):
             await self.layer.send(channel, {"type": DIRECT_TEXT, "conn": conn_id, "text": text})
 
@@ -342,8 +342,7 @@ class Hub:
         elif kind == DIRECT_TEXT:
             member = self.connections.get(message["conn"])
             if member is not None:
-                text = message["text"]
-                self._call(member.enqueue, {"type": "websocket.send", "text": text}, len(text))
+                self._send_text(member, message["text"])
         elif kind == APPROVED:
             member = self.connections.get(message["conn"])
             if member is not None:
@@ -370,6 +369,9 @@ class Hub:
         send, size = {"type": "websocket.send", "text": text}, len(text)
         for member in tuple(local.audiences.get(audience, ())):
             self._call(member.enqueue, send, size)
+
+    def _send_text(self, member: Member, text: str) -> None:
+        self._call(member.enqueue, {"type": "websocket.send", "text": text}, len(text))
 
     def _answer(self, message: dict) -> None:
         if message.get("reply"):

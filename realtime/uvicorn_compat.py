@@ -10,7 +10,7 @@ response. Everything else is uvicorn's own httptools protocol.
 
 `WebSocketProtocol` (the README's `--ws realtime.uvicorn_compat:WebSocketProtocol`) is
 uvicorn's `websockets-sansio` implementation, chosen over the legacy `websockets` one by the
-benchmark (docs/performance.md), with two corrections: a connection that ends without a close
+benchmark (docs/performance.md), with three corrections: a connection that ends without a close
 frame is reported to the application as 1006 (abnormal closure, RFC 6455 §7.1.5), as the other
 implementations do, not as 1005 (a close frame without a code); a client's invalid UTF-8,
 which uvicorn answers with 1007, is logged as a one-line warning, not as a server error with a

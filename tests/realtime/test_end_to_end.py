@@ -126,16 +126,17 @@ async def test_ping_gets_pong(start_server, alice):
 async def test_unapproved_connection_times_out_with_4001(start_server, alice):
     project = await new_project(alice)
     server = await new_server(start_server, RELAY_APPROVAL_TIMEOUT_OVERRIDE="2")
-    started = time.monotonic()
     ws, _ = await open_socket(server, project.public_id)
+    accepted = time.monotonic()  # the id frame: the accept, as near as a client can see it
     async with ws:
         assert await recv(ws, within=6) == {
             "from": "system",
             "event": "timeout",
             "error": "not approved in time",
         }
-        # PROTOCOL.md §2: the timeout holds "within ±1 s" of 2 s (plus the handshake).
-        assert 1.0 <= time.monotonic() - started <= 3.5
+        # PROTOCOL.md §2: counted from the accept, "within ±1 s" of its 2 s. A protocol
+        # promise, not a speed figure: it fails if the timeout fires at once, or late.
+        assert 1.0 <= time.monotonic() - accepted <= 3.0
         assert await closed_with(ws) == 4001
 
 
